@@ -1,0 +1,176 @@
+"""`chat-gateway serve | demo | check` — and `python -m gateway`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["main", "default_config_path"]
+
+DEMO_API_KEY = "demo-api-key-0123456789"
+DEMO_CURSOR_SECRET = "demo-cursor-secret-not-for-production"
+
+
+def default_config_path() -> Path:
+    """`routes.yaml` in the working directory, else the one shipped with the package."""
+    here = Path("routes.yaml")
+    if here.is_file():
+        return here
+    package = Path(__file__).resolve().parent
+    bundled = package / "_bundled" / "routes.yaml"
+    return bundled if bundled.is_file() else package.parent / "routes.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chat-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, default=None)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes sharing the port (SO_REUSEPORT)")
+    demo = commands.add_parser("demo", help="run the five vendor emulators and the gateway")
+    demo.add_argument("--port", type=int, default=8080)
+    check = commands.add_parser("check", help="validate routes.yaml and its mappings")
+    check.add_argument("--config", type=Path, default=None)
+    check.add_argument("--demo-env", action="store_true",
+                       help="fill unset upstream variables with the demo's values")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(args.config or default_config_path(), args.demo_env)
+    if args.command == "demo":
+        return _demo(args.port)
+    return _serve(args.config or default_config_path(), args.host, args.port, args.workers)
+
+
+def _check(path: Path, demo_env: bool) -> int:
+    from .config.loader import load_config
+    from .errors import ConfigError
+
+    env = dict(os.environ)
+    if demo_env:
+        env = {**_demo_env({}), **env}
+    try:
+        config = load_config(path, env)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, route in sorted(config.routes.items()):
+        print(f"{name}: {route.upstream.mapping_file}: {', '.join(sorted(route.operations))}")
+    print(f"ok: {path} ({len(config.routes)} routes, sha256 {config.sha256[:12]})")
+    return 0
+
+
+def _demo_env(base_urls: Mapping[str, str]) -> dict[str, str]:
+    from .emulators import EMULATORS
+
+    env = {"GATEWAY_API_KEYS": DEMO_API_KEY, "GATEWAY_CURSOR_SECRET": DEMO_CURSOR_SECRET}
+    for name, spec in EMULATORS.items():
+        env.update(spec.env(base_urls.get(name, f"http://127.0.0.1:9{spec.base_path or '/'}")))
+    return env
+
+
+def _serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
+    from .config.loader import load_config
+    from .errors import ConfigError
+
+    try:
+        config = load_config(path, os.environ)  # refuse to start on a bad config
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    host, port = host or config.host, port or config.port
+    if workers <= 1:
+        asyncio.run(_run(path, os.environ, host, port, reuse_port=False))
+        return 0
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="chat-gateway-"))
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_worker, args=(path, host, port)) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in procs])
+    signal.signal(signal.SIGHUP, lambda *_: [os.kill(p.pid, signal.SIGHUP) for p in procs
+                                            if p.pid])
+    for proc in procs:
+        proc.join()
+    return max((p.exitcode or 0) for p in procs)
+
+
+def _worker(path: Path, host: str, port: int) -> None:
+    asyncio.run(_run(path, os.environ, host, port, reuse_port=True))
+
+
+async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
+               reuse_port: bool, banner: str | None = None) -> None:
+    from aiohttp import web
+
+    from .logs import configure_logging
+    from .server import create_app
+    from .state import STATE
+
+    app = create_app(path, env)
+    configure_logging(app[STATE].config.log_level)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app[STATE].reload)
+    print(banner or f"chat-gateway listening on http://{host}:{port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        app[STATE].draining = True
+        await runner.cleanup()
+
+
+def _demo(port: int) -> int:
+    async def run() -> None:
+        from .emulators import start_emulators
+
+        emulators = await start_emulators("127.0.0.1")
+        try:
+            env = {**os.environ, **_demo_env(emulators.base_urls)}
+            url = f"http://127.0.0.1:{port}"
+            await _run(default_config_path(), env, "127.0.0.1", port, reuse_port=False,
+                       banner=_demo_banner(url, emulators.base_urls))
+        finally:
+            await emulators.close()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _demo_banner(url: str, base_urls: Mapping[str, str]) -> str:
+    auth = f'-H "Authorization: Bearer {DEMO_API_KEY}"'
+    lines = [f"chat-gateway demo on {url}  (Ctrl-C to stop)",
+             f"API key: {DEMO_API_KEY}", "emulated upstreams:"]
+    lines += [f"  {name:14} {base}" for name, base in sorted(base_urls.items())]
+    lines += ["try:",
+              f"  curl -s {auth} {url}/v1/upstreams",
+              f"  curl -s {auth} '{url}/v1/storeden/chats'",
+              f"  curl -s {auth} '{url}/v1/storeden/chats/49077/messages?limit=5'",
+              f"  curl -s {auth} -H 'Content-Type: application/json' "
+              f"-d '{{\"text\": \"Ciao! 👋\"}}' {url}/v1/storeden/chats/49077/messages",
+              f"  curl -s {auth} '{url}/v1/superoffice/chats/341/messages?limit=3'",
+              f"  curl -s {url}/metrics | grep chat_gateway_requests_total",
+              f"  open {url}/openapi.json"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

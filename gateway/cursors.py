@@ -1,0 +1,93 @@
+"""Opaque, signed, stateless cursors.
+
+A cursor is `base64url(payload) "." base64url(HMAC-SHA256(payload))`. The payload names
+the key that signed it (`k`, a hash of the secret, so secrets rotate: the first
+configured secret signs, every configured one verifies), its expiry (`e`), what it is
+bound to (`b`: route, operation, chat and a hash of the filters) and the paginator's
+exact position (`p`). No server-side state: any replica with the same secrets accepts it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidCursor
+
+__all__ = ["CursorCodec", "Binding"]
+
+
+@dataclass(frozen=True)
+class Binding:
+    route: str
+    operation: str
+    chat_id: str | None
+    filters: tuple[tuple[str, str], ...]
+
+    def digest(self) -> str:
+        text = json.dumps([self.route, self.operation, self.chat_id, list(self.filters)])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def key_id(secret: bytes) -> str:
+    return hashlib.sha256(b"chat-gateway-cursor-key:" + secret).hexdigest()[:8]
+
+
+class CursorCodec:
+    def __init__(self, secrets: tuple[bytes, ...], ttl_seconds: int,
+                 clock: Callable[[], float]) -> None:
+        self._keys = {key_id(s): s for s in secrets}
+        self._signing = key_id(secrets[0])
+        self._ttl = ttl_seconds
+        self._clock = clock
+
+    def encode(self, binding: Binding, position: dict[str, Any]) -> str:
+        payload = json.dumps(
+            {"k": self._signing, "e": int(self._clock()) + self._ttl,
+             "b": binding.digest(), "p": position},
+            separators=(",", ":"), ensure_ascii=False).encode()
+        return f"{_b64(payload)}.{_b64(self._sign(self._keys[self._signing], payload))}"
+
+    def decode(self, cursor: str, binding: Binding) -> dict[str, Any]:
+        try:
+            payload_text, signature_text = cursor.split(".")
+            payload = _unb64(payload_text)
+            signature = _unb64(signature_text)
+            data = json.loads(payload)
+            kid, expires, bound, position = data["k"], data["e"], data["b"], data["p"]
+        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise InvalidCursor("the cursor is not one this gateway issued",
+                                reason="malformed") from None
+        secret = self._keys.get(kid) if isinstance(kid, str) else None
+        if secret is None:
+            raise InvalidCursor("the cursor was signed with a key this gateway does not have",
+                                reason="unknown_key")
+        if not hmac.compare_digest(signature, self._sign(secret, payload)):
+            raise InvalidCursor("the cursor's signature does not match", reason="bad_signature")
+        if not isinstance(expires, int) or expires < self._clock():
+            raise InvalidCursor("the cursor has expired; start again without a cursor",
+                                reason="expired")
+        if bound != binding.digest():
+            raise InvalidCursor("the cursor belongs to another upstream, operation, chat or "
+                                "set of filters", reason="mismatch")
+        if not isinstance(position, dict):
+            raise InvalidCursor("the cursor is not one this gateway issued", reason="malformed")
+        return position
+
+    @staticmethod
+    def _sign(secret: bytes, payload: bytes) -> bytes:
+        return hmac.new(secret, payload, hashlib.sha256).digest()

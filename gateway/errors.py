@@ -1,0 +1,156 @@
+"""Every error the gateway raises, and the problem+json it becomes.
+
+    GatewayError
+    ├── ConfigError                     bad routes.yaml / mapping: file, line, path
+    └── Problem                         answered to the client as application/problem+json
+        ├── InvalidRequest        400   a canonical input field is wrong (names the field)
+        │   └── InvalidCursor     400   tampered, expired, foreign or mismatched cursor
+        ├── Unauthorized          401
+        ├── Forbidden             403
+        ├── NotFound              404   unknown upstream, chat or message
+        ├── PayloadTooLarge       413
+        ├── RateLimited           429   carries retry_after
+        ├── NotImplementedByUpstream 501
+        ├── UpstreamError         502   upstream error status, unreadable answer, 200-but-failed
+        │   └── MappingError      502   an answer the mapping cannot read (decode / map stage)
+        ├── UpstreamUnavailable   503   connection refused/reset, draining
+        └── UpstreamTimeout       504
+
+A `Problem` knows its HTTP status and problem type; the server renders it. Upstream
+credentials never enter a detail: details are built from upstream *bodies*, and the
+server redacts configured secrets from every detail before it is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "GatewayError",
+    "ConfigError",
+    "Problem",
+    "InvalidRequest",
+    "InvalidCursor",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "NotImplementedByUpstream",
+    "UpstreamError",
+    "MappingError",
+    "UpstreamUnavailable",
+    "UpstreamTimeout",
+    "InternalError",
+]
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """A configuration file is invalid. `str()` reads `file:line path: message`."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 path: str = "") -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = path
+        where = file or "<config>"
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where} {path}: {message}" if path else f"{where}: {message}")
+
+
+class Problem(GatewayError):
+    status = 500
+    type_ = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+    def body(self) -> dict[str, Any]:
+        return {"type": f"/problems/{self.type_}", "title": self.title,
+                "status": self.status, "detail": self.detail, **self.extra}
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InternalError(Problem):
+    pass
+
+
+class InvalidRequest(Problem):
+    status, type_, title = 400, "invalid-request", "Invalid request"
+
+    def __init__(self, detail: str, *, field: str, **extra: Any) -> None:
+        super().__init__(detail, field=field, **extra)
+        self.field = field
+
+
+class InvalidCursor(InvalidRequest):
+    type_, title = "invalid-cursor", "Invalid cursor"
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail, field="cursor")
+        self.reason = reason
+
+
+class Unauthorized(Problem):
+    status, type_, title = 401, "unauthorized", "Missing or unknown API key"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="chat-gateway"'}
+
+
+class Forbidden(Problem):
+    status, type_, title = 403, "forbidden", "API key not allowed this upstream"
+
+
+class NotFound(Problem):
+    status, type_, title = 404, "not-found", "Not found"
+
+
+class PayloadTooLarge(Problem):
+    status, type_, title = 413, "payload-too-large", "Request body too large"
+
+
+class RateLimited(Problem):
+    status, type_, title = 429, "rate-limited", "Rate limited"
+
+    def __init__(self, detail: str, *, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = max(1, int(retry_after))
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class NotImplementedByUpstream(Problem):
+    status, type_, title = 501, "not-implemented", "Operation not supported by this upstream"
+
+
+class UpstreamError(Problem):
+    status, type_, title = 502, "upstream-error", "Upstream error"
+
+
+class MappingError(UpstreamError):
+    type_, title = "upstream-unreadable", "Upstream answer could not be read"
+
+    def __init__(self, detail: str, *, stage: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.stage = stage
+
+
+class UpstreamUnavailable(Problem):
+    status, type_, title = 503, "upstream-unavailable", "Upstream unavailable"
+
+
+class UpstreamTimeout(Problem):
+    status, type_, title = 504, "upstream-timeout", "Upstream timed out"

@@ -1,0 +1,169 @@
+"""Compiled JMESPath expressions and `{expr}` templates.
+
+Mappings select and compute values with JMESPath (compiled once at load time). Two
+functions are added to the standard set:
+
+- `ctx('chat_id')` reads the operation context (path ids, canonical query and body,
+  upstream vars, earlier steps) from inside a field expression;
+- `parse_json(s)` decodes JSON held in a string (a vendor nesting a payload in a text
+  field); text that is not JSON is a mapping failure, never silently `{}`.
+
+A template is a string with `{expr}` placeholders evaluated against the context. A
+template that is one placeholder and nothing else yields the raw value (a number stays a
+number, null drops an optional query parameter); otherwise the values are joined as text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+from jmespath import functions
+
+from ..errors import MappingError
+
+__all__ = ["Expression", "Template", "TemplateTree", "compile_expression", "ExpressionError"]
+
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+class ExpressionError(ValueError):
+    """A JMESPath expression or template that does not compile."""
+
+
+class _Functions(functions.Functions):
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._context = context
+
+    @functions.signature({"types": ["string"]})
+    def _func_ctx(self, path: str) -> Any:
+        value: Any = self._context
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return value
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_parse_json(self, text: str | None) -> Any:
+        if text is None or text == "":
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise MappingError(f"text is not JSON: {exc}", stage="map") from exc
+
+
+def options_for(context: Mapping[str, Any]) -> jmespath.Options:
+    return jmespath.Options(custom_functions=_Functions(context))
+
+
+class Expression:
+    __slots__ = ("source", "_parsed")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self._parsed = jmespath.compile(source)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise ExpressionError(f"invalid JMESPath {source!r}: {exc}") from exc
+
+    def search(self, data: Any, options: jmespath.Options | None = None) -> Any:
+        try:
+            return self._parsed.search(data, options=options)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise MappingError(f"expression {self.source!r} failed: {exc}", stage="map") from exc
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+
+def compile_expression(source: str) -> Expression:
+    return Expression(source)
+
+
+class Template:
+    """A string with `{expr}` placeholders, compiled once."""
+
+    __slots__ = ("source", "_parts", "_whole")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._parts: list[str | Expression] = []
+        pos = 0
+        for match in _PLACEHOLDER.finditer(source):
+            if match.start() > pos:
+                self._parts.append(source[pos:match.start()])
+            self._parts.append(Expression(match.group(1).strip()))
+            pos = match.end()
+        if pos < len(source):
+            self._parts.append(source[pos:])
+        self._whole = len(self._parts) == 1 and isinstance(self._parts[0], Expression)
+
+    @property
+    def is_constant(self) -> bool:
+        return not any(isinstance(p, Expression) for p in self._parts)
+
+    def render(self, context: Mapping[str, Any], options: jmespath.Options | None = None,
+               escape: Callable[[str], str] | None = None) -> Any:
+        """Render; `escape` (e.g. URL-quoting a path segment) applies to each value."""
+        if self._whole and escape is None:
+            return self._parts[0].search(context, options)  # type: ignore[union-attr]
+        out = []
+        for part in self._parts:
+            if isinstance(part, Expression):
+                value = part.search(context, options)
+                if value is None:
+                    return None  # a text with a missing piece is absent, not "None"
+                out.append(escape(_text(value)) if escape else _text(value))
+            else:
+                out.append(part)
+        return "".join(out)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class TemplateTree:
+    """A JSON-like tree whose strings are templates; renders to plain data."""
+
+    __slots__ = ("_tree",)
+
+    def __init__(self, tree: Any) -> None:
+        self._tree = _compile_tree(tree)
+
+    def render(self, context: Mapping[str, Any], options: jmespath.Options | None = None) -> Any:
+        return _render_tree(self._tree, context, options)
+
+
+def _compile_tree(node: Any) -> Any:
+    if isinstance(node, str):
+        return Template(node)
+    if isinstance(node, dict):
+        return {k: _compile_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_compile_tree(v) for v in node]
+    return node
+
+
+def _render_tree(node: Any, context: Mapping[str, Any], options: jmespath.Options | None) -> Any:
+    if isinstance(node, Template):
+        return node.render(context, options)
+    if isinstance(node, dict):
+        rendered = {k: _render_tree(v, context, options) for k, v in node.items()}
+        return {k: v for k, v in rendered.items() if v is not None}
+    if isinstance(node, list):
+        return [v for v in (_render_tree(n, context, options) for n in node) if v is not None]
+    return node
+
+
+def text_of(value: Any) -> str:
+    return _text(value)

@@ -1,0 +1,124 @@
+"""Conversions of upstream values into canonical ones (`as:` in a field spec)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+__all__ = ["CONVERTERS", "format_datetime", "parse_datetime", "ConversionError"]
+
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off", ""}
+
+
+class ConversionError(ValueError):
+    pass
+
+
+def format_datetime(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def parse_datetime(value: Any, zone: tzinfo, fmt: str | None = None) -> datetime | None:
+    """Read an upstream date: ISO 8601 with `Z`, `+02:00` or `+0200`, up to seven
+    fractional digits, or zone-less (then read in the upstream's configured `zone`)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConversionError(f"expected a date string, got {type(value).__name__}")
+    text = value.strip()
+    try:
+        if fmt:
+            parsed = datetime.strptime(text, fmt)
+        else:
+            parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConversionError(f"not a date: {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed
+
+
+def _epoch(scale: float) -> Callable[[Any, tzinfo, str | None], str | None]:
+    def convert(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConversionError(f"not an epoch timestamp: {value!r}") from exc
+        return format_datetime(datetime.fromtimestamp(number / scale, tz=timezone.utc))
+    return convert
+
+
+def _datetime(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:
+    parsed = parse_datetime(value, zone, fmt)
+    return None if parsed is None else format_datetime(parsed)
+
+
+def _string(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ConversionError(f"expected a scalar, got {type(value).__name__}")
+
+
+def _integer(value: Any, zone: tzinfo, fmt: str | None = None) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ConversionError("expected an integer, got a boolean")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConversionError(f"not an integer: {value!r}") from exc
+    if not number.is_integer():
+        raise ConversionError(f"not an integer: {value!r}")
+    return int(number)
+
+
+def _boolean(value: Any, zone: tzinfo, fmt: str | None = None) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ConversionError(f"not a boolean: {value!r}")
+
+
+def _list(value: Any, zone: tzinfo, fmt: str | None = None) -> list[Any]:
+    if value is None or value == "":
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _keep(value: Any, zone: tzinfo, fmt: str | None = None) -> Any:
+    return value
+
+
+CONVERTERS: dict[str, Callable[[Any, tzinfo, str | None], Any]] = {
+    "any": _keep,
+    "string": _string,
+    "integer": _integer,
+    "boolean": _boolean,
+    "datetime": _datetime,
+    "epoch_ms": _epoch(1000.0),
+    "epoch_s": _epoch(1.0),
+    "list": _list,
+}

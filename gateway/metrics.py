@@ -1,0 +1,106 @@
+"""Prometheus metrics, on an injected registry (never the global one).
+
+Labels are bounded by construction: route names and operation names come from the
+loaded config and the canonical API; codes are HTTP status codes; outcomes, stages and
+reasons are fixed enums. No path, id, cursor, key or message text is ever a label.
+
+Several worker processes: `serve --workers N` sets PROMETHEUS_MULTIPROC_DIR before
+prometheus_client is imported; every worker writes its samples there and `/metrics` in
+any worker reads them all through `MultiProcessCollector` (see `exposition_registry`).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import multiprocess
+
+from . import __version__
+
+__all__ = ["Metrics", "exposition_registry", "LATENCY_BUCKETS"]
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   1.0, 2.5, 5.0, 10.0, 30.0)
+CALL_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
+    """The registry `/metrics` serves: this process's, or every worker's when multiprocess."""
+    path = multiprocess_dir()
+    if path is None:
+        return registry
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=path)
+    return merged
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        self.requests = Counter(
+            "chat_gateway_requests", "Canonical API requests answered.",
+            ["upstream", "operation", "method", "code"], registry=r)
+        self.request_duration = Histogram(
+            "chat_gateway_request_duration_seconds",
+            "Time to answer a canonical API request, upstream calls included.",
+            ["upstream", "operation", "method", "code_class"], buckets=LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge(
+            "chat_gateway_requests_in_flight", "Canonical API requests being answered.",
+            registry=r, multiprocess_mode="livesum")
+        self.upstream_requests = Counter(
+            "chat_gateway_upstream_requests", "HTTP calls made to upstreams, by outcome.",
+            ["upstream", "operation", "code", "outcome"], registry=r)
+        self.upstream_duration = Histogram(
+            "chat_gateway_upstream_request_duration_seconds",
+            "Time of one upstream HTTP call, until its body is read.",
+            ["upstream", "operation", "outcome"], buckets=LATENCY_BUCKETS, registry=r)
+        self.calls_per_request = Histogram(
+            "chat_gateway_upstream_calls_per_request",
+            "Upstream calls one canonical request needed (pagination, multi-step operations).",
+            ["upstream", "operation"], buckets=CALL_BUCKETS, registry=r)
+        self.mapping_failures = Counter(
+            "chat_gateway_mapping_failures", "Upstream answers the mapping could not read.",
+            ["upstream", "operation", "stage"], registry=r)
+        self.cursor_rejections = Counter(
+            "chat_gateway_cursor_rejections", "Cursors refused, by reason.", ["reason"], registry=r)
+        self.config_loads = Counter(
+            "chat_gateway_config_loads", "Configuration loads and reloads, by result.",
+            ["result"], registry=r)
+        self.config_last_success = Gauge(
+            "chat_gateway_config_last_load_success",
+            "1 if the last configuration load or reload succeeded, else 0.",
+            registry=r, multiprocess_mode="livemostrecent")
+        self.config_success_time = Gauge(
+            "chat_gateway_config_last_success_timestamp_seconds",
+            "When the configuration in use was loaded (Unix time).",
+            registry=r, multiprocess_mode="livemostrecent")
+        self.config_info = Gauge(
+            "chat_gateway_config_info", "The configuration in use (sha256 of its files) = 1.",
+            ["sha256"], registry=r, multiprocess_mode="livemostrecent")
+        self.build_info = Gauge(
+            "chat_gateway_build_info", "Version of chat-gateway and Python = 1.",
+            ["version", "python_version"], registry=r, multiprocess_mode="livemax")
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self._config_hash: str | None = None
+
+    def config_loaded(self, sha256: str, now: float) -> None:
+        self.config_loads.labels("success").inc()
+        self.config_last_success.set(1)
+        self.config_success_time.set(now)
+        if self._config_hash and self._config_hash != sha256:
+            self.config_info.labels(self._config_hash).set(0)
+            if multiprocess_dir() is None:
+                self.config_info.remove(self._config_hash)
+        self.config_info.labels(sha256).set(1)
+        self._config_hash = sha256
+
+    def config_failed(self) -> None:
+        self.config_loads.labels("failure").inc()
+        self.config_last_success.set(0)

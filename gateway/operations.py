@@ -1,0 +1,187 @@
+"""Execute one canonical operation against its upstream, as its mapping declares.
+
+Stages, in order: build each step's upstream request from templates → call → decode
+(in `UpstreamClient`) → for the last step, select the record(s) → map them onto the
+canonical resource → paginate (list operations). Earlier steps' answers are kept in
+the context as `steps.<name>` for later templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import jmespath
+from yarl import URL
+
+from .config.model import OperationSpec, RequestSpec, Route
+from .errors import MappingError, NotFound
+from .mapping.codecs import ENCODERS
+from .mapping.expressions import options_for
+from .paginators import walk
+from .upstream import OutboundRequest, UpstreamClient, same_origin
+
+__all__ = ["Call", "ListResult", "execute"]
+
+_ACCEPT = {"json": "application/json", "xml": "application/xml"}
+
+
+@dataclass
+class Call:
+    """Everything one canonical call knows, as the mapping's templates see it."""
+
+    route: Route
+    operation: OperationSpec
+    chat_id: str | None = None
+    message_id: str | None = None
+    query: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    request_id: str = ""
+    include_raw: bool = False
+    limit: int = 20
+    position: dict[str, Any] | None = None
+    max_pages: int = 50
+    upstream_calls: int = 0
+    steps: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> dict[str, Any]:
+        upstream = self.route.upstream
+        return {"chat_id": self.chat_id, "message_id": self.message_id, "query": self.query,
+                "body": self.body or {}, "vars": upstream.vars, "steps": self.steps}
+
+
+@dataclass
+class ListResult:
+    items: list[dict[str, Any]]
+    next_position: dict[str, Any] | None
+
+
+async def execute(client: UpstreamClient, call: Call) -> dict[str, Any] | ListResult | None:
+    context = call.context()
+    options = options_for(context)
+    *earlier, last = call.operation.steps
+    for step in earlier:
+        answer = await _send(client, call, step.request, context, options)
+        if step.name:
+            call.steps[step.name] = answer
+    if call.operation.paginator is not None:
+        return await _list(client, call, last.request, context, options)
+    answer = await _send(client, call, last.request, context, options)
+    if call.operation.mapper is None:
+        return None
+    record = call.operation.item.search(answer, options)
+    if record is None:
+        raise NotFound(f"{call.route.name} has no such {call.operation.mapper.resource}")
+    if not isinstance(record, dict):
+        raise MappingError(f"no {call.operation.mapper.resource} record in the answer",
+                           stage="map")
+    return _map(call, record, options)
+
+
+def _map(call: Call, record: dict[str, Any], options: jmespath.Options) -> dict[str, Any]:
+    resource = call.operation.mapper.map(record, options, call.route.upstream.zone)  # type: ignore[union-attr]
+    if call.include_raw:
+        resource["raw"] = record
+    return resource
+
+
+class _Pages:
+    """The `PageSource` a paginator walks: the operation's last request, page by page."""
+
+    def __init__(self, client: UpstreamClient, call: Call, request: RequestSpec,
+                 context: dict[str, Any], options: jmespath.Options) -> None:
+        self._client, self._call, self._request = client, call, request
+        self._context, self._options = context, options
+
+    async def fetch(self, query: dict[str, str] | None = None, url: str | None = None) -> Any:
+        return await _send(self._client, self._call, self._request, self._context,
+                           self._options, extra_query=query, link=url)
+
+    def items(self, body: Any) -> list[dict[str, Any]]:
+        records = self._call.operation.items.search(body, self._options)  # type: ignore[union-attr]
+        if records is None:
+            return []
+        if not isinstance(records, list):
+            raise MappingError("the answer's items are not a list (for XML, name the element "
+                               "in the mapping's xml.lists)", stage="map")
+        return [_map(self._call, r, self._options) for r in records if r is not None]
+
+
+async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
+                context: dict[str, Any], options: jmespath.Options) -> ListResult:
+    keep, stop = _predicates(call)
+    result = await walk(call.operation.paginator, _Pages(client, call, request, context, options),  # type: ignore[arg-type]
+                        call.position, limit=call.limit, keep=keep, stop=stop,
+                        max_pages=call.max_pages)
+    return ListResult(result.items, result.next_position)
+
+
+def _predicates(call: Call):
+    after = call.query.get("after") if call.operation.after == "gateway" else None
+    gateway_filters = {name: call.query[name] for name, mode in call.operation.filters.items()
+                       if mode == "gateway" and call.query.get(name) is not None}
+
+    def stop(item: dict[str, Any]) -> bool:
+        return after is not None and item["id"] == after
+
+    def keep(item: dict[str, Any]) -> bool:
+        return all(_FILTERS[name](item, value) for name, value in gateway_filters.items())
+
+    return keep, stop
+
+
+def _matches_text(item: dict[str, Any], text: str) -> bool:
+    needle = text.casefold()
+    names = [item.get("title"), (item.get("contact") or {}).get("name")]
+    return any(isinstance(n, str) and needle in n.casefold() for n in names)
+
+
+_FILTERS = {
+    "q": _matches_text,
+    "state": lambda item, value: item.get("state") == value,
+    "unread": lambda item, value: ((item.get("unread_count") or 0) > 0) == value,
+    "assignee": lambda item, value: item.get("assignee_id") == value,
+}
+
+
+async def _send(client: UpstreamClient, call: Call, request: RequestSpec, context: dict[str, Any],
+                options: jmespath.Options, extra_query: dict[str, str] | None = None,
+                link: str | None = None) -> Any:
+    upstream = call.route.upstream
+    if link is not None:
+        url = URL(link)
+        if not same_origin(upstream, url):
+            raise client.reject_link(upstream, call.operation.name, link)
+        url = url.update_query(upstream.auth.query) if upstream.auth.query else url
+    else:
+        path = request.path.render(context, options, escape=lambda v: quote(v, safe=""))
+        if path is None:  # e.g. a step found no record to act on
+            raise NotFound(f"{upstream.name} has no record for {request.path.source}")
+        query = {k: v for k, t in request.query.items()
+                 if (v := _text(t.render(context, options))) is not None}
+        query.update(extra_query or {})
+        query.update(upstream.auth.query)
+        url = URL(str(upstream.base_url) + path, encoded=True).with_query(query)
+    headers = {"Accept": _ACCEPT[request.format], "X-Request-ID": call.request_id,
+               **upstream.auth.headers}
+    for name, template in request.headers.items():
+        value = template.render(context, options)
+        if value is not None:
+            headers[name] = str(value)
+    data = None
+    if request.body is not None:
+        fields = request.body.fields.render(context, options)
+        data, headers["Content-Type"] = ENCODERS[request.body.encoding](
+            fields, root=request.body.root, namespace=request.body.namespace)
+    call.upstream_calls += 1
+    return await client.call(upstream, call.operation.name, OutboundRequest(
+        request.method, url, headers, data, request.format))
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

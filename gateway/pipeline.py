@@ -1,0 +1,215 @@
+"""The canonical call pipeline, read top to bottom in `handle()`:
+
+    authenticate → route → operation → read input (path ids, query, body, cursor)
+    → execute (build → call → decode → map → paginate, in operations.py) → render
+
+Every stage raises a `Problem` on bad input or a failed upstream; the server's
+problem middleware renders it. Nothing here knows any upstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from .canonical import BODY_SCHEMAS, DEFAULT_LIMIT, LIST_QUERY, OPERATIONS, Operation
+from .config.model import Consumer, GatewayConfig, OperationSpec, Route
+from .cursors import Binding
+from .errors import (Forbidden, InvalidCursor, InvalidRequest, NotFound,
+                     NotImplementedByUpstream, PayloadTooLarge, Unauthorized)
+from .operations import Call, ListResult, execute
+from .state import STATE, GatewayState
+
+__all__ = ["handle", "dumps"]
+
+_BODY_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in BODY_SCHEMAS.items()}
+_MAX_ID = 200
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    state: GatewayState = request.app[STATE]
+    config = state.config
+    canonical = OPERATIONS[request.match_info.route.name]  # type: ignore[index]
+    request["operation"] = canonical.name
+    consumer = authenticate(request, config)
+    route = resolve_route(request, config, consumer)
+    operation = resolve_operation(route, canonical)
+    call = await read_input(request, state, route, canonical, operation)
+    try:
+        result = await execute(state.client, call)
+    finally:
+        request["upstream_calls"] = call.upstream_calls
+    return render(state, call, canonical, result)
+
+
+def authenticate(request: web.Request, config: GatewayConfig) -> Consumer:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send the API key as `Authorization: Bearer <key>`")
+    consumer = config.consumers.get(hashlib.sha256(key.strip().encode()).hexdigest())
+    if consumer is None:
+        raise Unauthorized("unknown API key")
+    request["consumer"] = consumer.name
+    return consumer
+
+
+def resolve_route(request: web.Request, config: GatewayConfig, consumer: Consumer) -> Route:
+    name = request.match_info["upstream"]
+    route = config.routes.get(name)
+    if route is None:
+        raise NotFound(f"no upstream named {name!r}; see GET /v1/upstreams")
+    request["route"] = route.name
+    if consumer.upstreams is not None and name not in consumer.upstreams:
+        raise Forbidden(f"this API key may not use upstream {name!r}", upstream=name)
+    return route
+
+
+def resolve_operation(route: Route, canonical: Operation) -> OperationSpec:
+    if canonical.name not in route.operations:
+        raise NotImplementedByUpstream(
+            f"upstream {route.name!r} does not support {canonical.name}",
+            upstream=route.name, operation=canonical.name)
+    return route.upstream.operations[canonical.name]
+
+
+async def read_input(request: web.Request, state: GatewayState, route: Route,
+                     canonical: Operation, operation: OperationSpec) -> Call:
+    call = Call(route=route, operation=operation, request_id=request["request_id"],
+                max_pages=state.config.limits.max_upstream_calls)
+    for name in ("chat_id", "message_id"):
+        if name in request.match_info:
+            setattr(call, name, _path_id(route, name, request.match_info[name]))
+    query = _query(request, canonical)
+    call.include_raw = query.pop("include", None) == "raw"
+    call.limit = query.pop("limit", DEFAULT_LIMIT)
+    cursor = query.pop("cursor", None)
+    for name in ("q", "state", "unread", "assignee"):
+        if name in query and name not in operation.filters:
+            raise InvalidRequest(f"upstream {route.name!r} cannot filter chats by {name}",
+                                 field=name)
+    if "after" in query:
+        _check_param(route, "after", query["after"])
+    call.query = query
+    if cursor is not None:
+        binding = Binding(route.name, canonical.name, call.chat_id,
+                          tuple(sorted((k, str(v)) for k, v in query.items())))
+        try:
+            call.position = state.cursors.decode(cursor, binding)
+        except InvalidCursor as exc:
+            state.metrics.cursor_rejections.labels(exc.reason).inc()
+            raise
+    if canonical.name in BODY_SCHEMAS:
+        call.body = await _body(request, canonical.name)
+        if "operator_id" in call.body:
+            _check_param(route, "operator_id", call.body["operator_id"])
+    return call
+
+
+def render(state: GatewayState, call: Call, canonical: Operation,
+           result: dict[str, Any] | ListResult | None) -> web.StreamResponse:
+    if isinstance(result, ListResult):
+        cursor = None
+        if result.next_position is not None:
+            binding = Binding(call.route.name, canonical.name, call.chat_id,
+                              tuple(sorted((k, str(v)) for k, v in call.query.items())))
+            cursor = state.cursors.encode(binding, result.next_position)
+        return web.json_response({"data": result.items, "next_cursor": cursor}, dumps=dumps)
+    if result is None:
+        return web.Response(status=canonical.success_status)
+    return web.json_response(result, status=canonical.success_status, dumps=dumps)
+
+
+def _path_id(route: Route, name: str, value: str) -> str:
+    if len(value) > _MAX_ID:
+        raise InvalidRequest(f"{name} is longer than {_MAX_ID} characters", field=name)
+    _check_param(route, name, value)
+    return value
+
+
+def _check_param(route: Route, name: str, value: str) -> None:
+    """An id the upstream cannot have (its mapping's `params` pattern) is bad input."""
+    pattern = route.upstream.params.get(name)
+    if pattern is not None and not pattern.fullmatch(value):
+        raise InvalidRequest(f"{name} {value[:_MAX_ID]!r} is not a valid id for upstream "
+                             f"{route.name!r}", field=name)
+
+
+def _query(request: web.Request, canonical: Operation) -> dict[str, Any]:
+    allowed = set(canonical.query)
+    if canonical.resource is not None:
+        allowed.add("include")
+    out: dict[str, Any] = {}
+    for name in request.query:
+        if name not in allowed:
+            raise InvalidRequest(f"unknown query parameter {name!r} for {canonical.name}; "
+                                 f"allowed: {sorted(allowed)}", field=name)
+        values = request.query.getall(name)
+        if len(values) > 1:
+            raise InvalidRequest(f"query parameter {name!r} given more than once", field=name)
+        out[name] = _query_value(name, values[0])
+    return out
+
+
+def _query_value(name: str, text: str) -> Any:
+    if name == "include":
+        if text != "raw":
+            raise InvalidRequest("include takes the value raw", field=name)
+        return text
+    schema = LIST_QUERY[name]
+    value: Any = text
+    if schema["type"] == "integer":
+        if not text.isdigit() or not schema["minimum"] <= int(text) <= schema["maximum"]:
+            raise InvalidRequest(f"{name} must be an integer from {schema['minimum']} to "
+                                 f"{schema['maximum']}", field=name)
+        return int(text)
+    if schema["type"] == "boolean":
+        if text not in ("true", "false"):
+            raise InvalidRequest(f"{name} must be true or false", field=name)
+        return text == "true"
+    if "enum" in schema and text not in schema["enum"]:
+        raise InvalidRequest(f"{name} must be one of {schema['enum']}", field=name)
+    if not schema.get("minLength", 0) <= len(text) <= schema.get("maxLength", 10**6):
+        raise InvalidRequest(f"{name} must be 1 to {schema.get('maxLength')} characters",
+                             field=name)
+    return value
+
+
+async def _body(request: web.Request, operation: str) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise InvalidRequest("the body must be JSON (Content-Type: application/json)",
+                             field="body")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"the body is over {request.app[STATE].config.limits.max_body_bytes}"
+                              " bytes") from None
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}", field="body") from None
+    errors = sorted(_BODY_VALIDATORS[operation].iter_errors(body),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        field = ".".join(str(p) for p in error.absolute_path) or "body"
+        if error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            field = ".".join([*map(str, error.absolute_path), extra[0]])
+            message = f"unknown field {field!r}"
+        elif error.validator == "required":
+            missing = error.message.split("'")[1]
+            field = ".".join([*map(str, error.absolute_path), missing])
+            message = f"{field} is required"
+        else:
+            message = f"{field}: {error.message}"
+        raise InvalidRequest(message, field=field,
+                             errors=[{"field": field, "message": message}])
+    return body

@@ -1,0 +1,198 @@
+"""The aiohttp application: middlewares, canonical routes and system endpoints.
+
+Middlewares, outermost first: request id → observe (metrics, access log, in-flight)
+→ problems (every error becomes application/problem+json). The canonical routes all
+go to `pipeline.handle`; the operation is the aiohttp route's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from .canonical import OPERATIONS
+from .errors import (InternalError, NotFound, PayloadTooLarge, Problem, InvalidRequest,
+                     MappingError, UpstreamUnavailable)
+from .logs import ACCESS
+from .metrics import Metrics, exposition_registry
+from .pipeline import authenticate, dumps, handle
+from .state import STATE, GatewayState, load_state
+from .upstream import UpstreamClient
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("chat_gateway")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_PROBLEM = "application/problem+json"
+
+
+def create_app(config_path: str | Path, env: Mapping[str, str], *,
+               registry: CollectorRegistry | None = None,
+               clock: Callable[[], float] = time.time,
+               session: aiohttp.ClientSession | None = None) -> web.Application:
+    metrics = Metrics(registry or CollectorRegistry())
+    state = load_state(config_path, env, metrics, clock)
+    app = web.Application(middlewares=[request_id_middleware, observe_middleware,
+                                       problem_middleware],
+                          client_max_size=state.config.limits.max_body_bytes)
+    app[STATE] = state
+    app.cleanup_ctx.append(_client_context(session))
+    app.on_shutdown.append(_drain)
+    for name, operation in OPERATIONS.items():
+        app.router.add_route(operation.method, "/v1/{upstream}" + operation.path, handle, name=name)
+    app.router.add_get("/v1/upstreams", list_upstreams, name="list_upstreams")
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", make_aiohttp_handler(exposition_registry(metrics.registry)))
+    return app
+
+
+def _client_context(session: aiohttp.ClientSession | None):
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        state = app[STATE]
+        own = session is None
+        client_session = session or aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300),
+            auto_decompress=True, trust_env=False)
+        state.client = UpstreamClient(client_session, state.metrics,
+                                      max_body_bytes=state.config.limits.max_upstream_body_bytes)
+        yield
+        if own:
+            await client_session.close()
+    return context
+
+
+async def _drain(app: web.Application) -> None:
+    app[STATE].draining = True
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler):
+    incoming = request.headers.get("X-Request-ID", "")
+    request["request_id"] = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    response = await handler(request)
+    response.headers["X-Request-ID"] = request["request_id"]
+    return response
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler):
+    canonical = request.path.startswith("/v1/")
+    if not canonical:
+        return await handler(request)
+    state: GatewayState = request.app[STATE]
+    started = time.perf_counter()
+    state.metrics.in_flight.inc()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        state.metrics.in_flight.dec()
+        elapsed = time.perf_counter() - started
+        _observe(request, state.metrics, status, elapsed)
+
+
+def _observe(request: web.Request, metrics: Metrics, status: int, elapsed: float) -> None:
+    route = request.get("route", "unknown")
+    operation = request.get("operation", "unmatched")
+    if operation == "unmatched" and request.match_info.route.name == "list_upstreams":
+        operation = "list_upstreams"
+    metrics.requests.labels(route, operation, request.method, str(status)).inc()
+    metrics.request_duration.labels(route, operation, request.method,
+                                    f"{status // 100}xx").observe(elapsed)
+    calls = request.get("upstream_calls")
+    if calls is not None:
+        metrics.calls_per_request.labels(route, operation).observe(calls)
+    resource = request.match_info.route.resource
+    ACCESS.info("request", extra={
+        "request_id": request["request_id"], "consumer": request.get("consumer"),
+        "upstream": route, "operation": operation, "method": request.method,
+        "route": resource.canonical if resource else None, "status": status,
+        "duration_ms": round(elapsed * 1000, 3), "upstream_calls": calls or 0})
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return _problem_response(request, problem)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _problem_response(request, PayloadTooLarge(exc.text or "request body too large"))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _problem_response(request, _http_problem(exc))
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request.get("request_id")})
+        return _problem_response(request, InternalError("the gateway failed; see its logs "
+                                                         "with this request_id"))
+
+
+def _http_problem(exc: web.HTTPException) -> Problem:
+    if exc.status == 404:
+        return NotFound("no such endpoint; see GET /openapi.json")
+    problem = Problem(exc.reason)
+    problem.status, problem.type_, problem.title = exc.status, "http-error", exc.reason
+    return problem
+
+
+def _problem_response(request: web.Request, problem: Problem) -> web.Response:
+    state: GatewayState = request.app[STATE]
+    body = problem.body()
+    body["detail"] = _redact(body["detail"], state.config.secrets)
+    body["request_id"] = request.get("request_id")
+    if "route" in request:
+        body.setdefault("upstream", request["route"])
+    if "operation" in request:
+        body.setdefault("operation", request["operation"])
+    if isinstance(problem, MappingError):
+        state.metrics.mapping_failures.labels(request.get("route", "unknown"),
+                                              request.get("operation", "unmatched"),
+                                              problem.stage).inc()
+    if isinstance(problem, InvalidRequest) and problem.status == 400:
+        body.setdefault("field", problem.field)
+    return web.Response(status=problem.status, text=dumps(body), content_type=_PROBLEM,
+                        headers=problem.headers())
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+async def list_upstreams(request: web.Request) -> web.Response:
+    state: GatewayState = request.app[STATE]
+    consumer = authenticate(request, state.config)
+    routes = [{"name": name, "operations": sorted(route.operations)}
+              for name, route in sorted(state.config.routes.items())
+              if consumer.upstreams is None or name in consumer.upstreams]
+    return web.json_response({"data": routes}, dumps=dumps)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state: GatewayState = request.app[STATE]
+    if state.draining:
+        raise UpstreamUnavailable("the gateway is draining")
+    return web.json_response({"status": "ok", "config_sha256": state.config.sha256})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].openapi, dumps=dumps)

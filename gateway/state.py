@@ -1,0 +1,89 @@
+"""The running gateway's state: one object in the app, its config swapped whole."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .config.loader import load_config
+from .config.model import GatewayConfig
+from .cursors import CursorCodec
+from .errors import ConfigError
+from .metrics import Metrics
+from .openapi import build_openapi
+from .upstream import UpstreamClient
+from . import __version__
+
+__all__ = ["GatewayState", "STATE", "load_state"]
+
+log = logging.getLogger("chat_gateway")
+
+
+@dataclass
+class _Loaded:
+    config: GatewayConfig
+    cursors: CursorCodec
+    openapi: dict[str, Any]
+
+
+@dataclass
+class GatewayState:
+    config_path: Path
+    env: Mapping[str, str]
+    metrics: Metrics
+    clock: Callable[[], float]
+    loaded: _Loaded
+    client: UpstreamClient = field(default=None)  # type: ignore[assignment]  # set at startup
+    draining: bool = False
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.loaded.config
+
+    @property
+    def cursors(self) -> CursorCodec:
+        return self.loaded.cursors
+
+    @property
+    def openapi(self) -> dict[str, Any]:
+        return self.loaded.openapi
+
+    def reload(self) -> bool:
+        """Load the config again; on any error keep the running one and say why."""
+        try:
+            loaded = _load(self.config_path, self.env, self.clock)
+        except ConfigError as exc:
+            self.metrics.config_failed()
+            log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
+            return False
+        self.loaded = loaded  # one assignment: a request sees the old or the new, never a mix
+        self.metrics.config_loaded(loaded.config.sha256, self.clock())
+        log.info("config reloaded", extra={"sha256": loaded.config.sha256})
+        return True
+
+
+def _load(path: Path, env: Mapping[str, str], clock: Callable[[], float]) -> _Loaded:
+    config = load_config(path, env)
+    routes = {name: sorted(route.operations) for name, route in config.routes.items()}
+    return _Loaded(config, CursorCodec(config.cursor.secrets, config.cursor.ttl_seconds, clock),
+                   build_openapi(routes, version=__version__))
+
+
+def load_state(path: str | Path, env: Mapping[str, str], metrics: Metrics,
+               clock: Callable[[], float]) -> GatewayState:
+    """First load: a bad config raises (the process must not start on it)."""
+    try:
+        loaded = _load(Path(path), env, clock)
+    except ConfigError:
+        metrics.config_failed()
+        raise
+    metrics.config_loaded(loaded.config.sha256, clock())
+    return GatewayState(Path(path), dict(env), metrics, clock, loaded)
+
+
+STATE = web.AppKey("state", GatewayState)
