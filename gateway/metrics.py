@@ -88,6 +88,8 @@ class Metrics:
             "chat_gateway_build_info", "Version of chat-gateway and Python = 1.",
             ["version", "python_version"], registry=r, multiprocess_mode="livemax")
         self.build_info.labels(__version__, platform.python_version()).set(1)
+        for result in ("success", "failure"):  # alerts compare increases: start both at 0
+            self.config_loads.labels(result)
         self._config_hash: str | None = None
 
     def config_loaded(self, sha256: str, now: float) -> None:

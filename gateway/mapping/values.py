@@ -99,6 +99,10 @@ def _boolean(value: Any, zone: tzinfo, fmt: str | None = None) -> bool | None:
             return True
         if lowered in _FALSE:
             return False
+        try:  # a count held as text, as XML holds every number: non-zero is true
+            return float(lowered) != 0
+        except ValueError:
+            pass
     raise ConversionError(f"not a boolean: {value!r}")
 
 
