@@ -22,7 +22,7 @@ from .cursors import Binding
 from .errors import (Forbidden, InvalidCursor, InvalidRequest, NotFound,
                      NotImplementedByUpstream, PayloadTooLarge, Unauthorized)
 from .operations import Call, ListResult, execute
-from .state import STATE, GatewayState
+from .state import CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState
 
 __all__ = ["handle", "dumps"]
 
@@ -38,7 +38,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     state: GatewayState = request.app[STATE]
     config = state.config
     canonical = OPERATIONS[request.match_info.route.name]  # type: ignore[index]
-    request["operation"] = canonical.name
+    request[OPERATION] = canonical.name
     consumer = authenticate(request, config)
     route = resolve_route(request, config, consumer)
     operation = resolve_operation(route, canonical)
@@ -46,7 +46,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         result = await execute(state.client, call)
     finally:
-        request["upstream_calls"] = call.upstream_calls
+        request[UPSTREAM_CALLS] = call.upstream_calls
     return render(state, call, canonical, result)
 
 
@@ -57,7 +57,7 @@ def authenticate(request: web.Request, config: GatewayConfig) -> Consumer:
     consumer = config.consumers.get(hashlib.sha256(key.strip().encode()).hexdigest())
     if consumer is None:
         raise Unauthorized("unknown API key")
-    request["consumer"] = consumer.name
+    request[CONSUMER] = consumer.name
     return consumer
 
 
@@ -66,7 +66,7 @@ def resolve_route(request: web.Request, config: GatewayConfig, consumer: Consume
     route = config.routes.get(name)
     if route is None:
         raise NotFound(f"no upstream named {name!r}; see GET /v1/upstreams")
-    request["route"] = route.name
+    request[ROUTE] = route.name
     if consumer.upstreams is not None and name not in consumer.upstreams:
         raise Forbidden(f"this API key may not use upstream {name!r}", upstream=name)
     return route
@@ -82,7 +82,7 @@ def resolve_operation(route: Route, canonical: Operation) -> OperationSpec:
 
 async def read_input(request: web.Request, state: GatewayState, route: Route,
                      canonical: Operation, operation: OperationSpec) -> Call:
-    call = Call(route=route, operation=operation, request_id=request["request_id"],
+    call = Call(route=route, operation=operation, request_id=request[REQUEST_ID],
                 max_pages=state.config.limits.max_upstream_calls)
     for name in ("chat_id", "message_id"):
         if name in request.match_info:

@@ -25,7 +25,8 @@ from .errors import (InternalError, NotFound, PayloadTooLarge, Problem, InvalidR
 from .logs import ACCESS
 from .metrics import Metrics, exposition_registry
 from .pipeline import authenticate, dumps, handle
-from .state import STATE, GatewayState, load_state
+from .state import (CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
+                    load_state)
 from .upstream import UpstreamClient
 
 __all__ = ["create_app"]
@@ -79,9 +80,9 @@ async def _drain(app: web.Application) -> None:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler):
     incoming = request.headers.get("X-Request-ID", "")
-    request["request_id"] = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     response = await handler(request)
-    response.headers["X-Request-ID"] = request["request_id"]
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
     return response
 
 
@@ -105,19 +106,19 @@ async def observe_middleware(request: web.Request, handler):
 
 
 def _observe(request: web.Request, metrics: Metrics, status: int, elapsed: float) -> None:
-    route = request.get("route", "unknown")
-    operation = request.get("operation", "unmatched")
+    route = request.get(ROUTE, "unknown")
+    operation = request.get(OPERATION, "unmatched")
     if operation == "unmatched" and request.match_info.route.name == "list_upstreams":
         operation = "list_upstreams"
     metrics.requests.labels(route, operation, request.method, str(status)).inc()
     metrics.request_duration.labels(route, operation, request.method,
                                     f"{status // 100}xx").observe(elapsed)
-    calls = request.get("upstream_calls")
+    calls = request.get(UPSTREAM_CALLS)
     if calls is not None:
         metrics.calls_per_request.labels(route, operation).observe(calls)
     resource = request.match_info.route.resource
     ACCESS.info("request", extra={
-        "request_id": request["request_id"], "consumer": request.get("consumer"),
+        "request_id": request[REQUEST_ID], "consumer": request.get(CONSUMER),
         "upstream": route, "operation": operation, "method": request.method,
         "route": resource.canonical if resource else None, "status": status,
         "duration_ms": round(elapsed * 1000, 3), "upstream_calls": calls or 0})
@@ -136,7 +137,7 @@ async def problem_middleware(request: web.Request, handler):
             raise
         return _problem_response(request, _http_problem(exc))
     except Exception:
-        log.exception("unhandled error", extra={"request_id": request.get("request_id")})
+        log.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID)})
         return _problem_response(request, InternalError("the gateway failed; see its logs "
                                                          "with this request_id"))
 
@@ -153,14 +154,14 @@ def _problem_response(request: web.Request, problem: Problem) -> web.Response:
     state: GatewayState = request.app[STATE]
     body = problem.body()
     body["detail"] = _redact(body["detail"], state.config.secrets)
-    body["request_id"] = request.get("request_id")
-    if "route" in request:
-        body.setdefault("upstream", request["route"])
-    if "operation" in request:
-        body.setdefault("operation", request["operation"])
+    body["request_id"] = request.get(REQUEST_ID)
+    if ROUTE in request:
+        body.setdefault("upstream", request[ROUTE])
+    if OPERATION in request:
+        body.setdefault("operation", request[OPERATION])
     if isinstance(problem, MappingError):
-        state.metrics.mapping_failures.labels(request.get("route", "unknown"),
-                                              request.get("operation", "unmatched"),
+        state.metrics.mapping_failures.labels(request.get(ROUTE, "unknown"),
+                                              request.get(OPERATION, "unmatched"),
                                               problem.stage).inc()
     if isinstance(problem, InvalidRequest) and problem.status == 400:
         body.setdefault("field", problem.field)

@@ -19,7 +19,8 @@ from .openapi import build_openapi
 from .upstream import UpstreamClient
 from . import __version__
 
-__all__ = ["GatewayState", "STATE", "load_state"]
+__all__ = ["GatewayState", "STATE", "load_state", "REQUEST_ID", "CONSUMER", "ROUTE",
+           "OPERATION", "UPSTREAM_CALLS"]
 
 log = logging.getLogger("chat_gateway")
 
@@ -87,3 +88,10 @@ def load_state(path: str | Path, env: Mapping[str, str], metrics: Metrics,
 
 
 STATE = web.AppKey("state", GatewayState)
+
+# What the pipeline learns about a request, for the middlewares that observe it.
+REQUEST_ID = web.RequestKey("request_id", str)
+CONSUMER = web.RequestKey("consumer", str)
+ROUTE = web.RequestKey("route", str)
+OPERATION = web.RequestKey("operation", str)
+UPSTREAM_CALLS = web.RequestKey("upstream_calls", int)

@@ -39,7 +39,10 @@ def validate(source: Source, validator: Draft202012Validator) -> None:
     errors = sorted(validator.iter_errors(source.data), key=lambda e: list(e.absolute_path))
     if errors:
         best = min(errors, key=lambda e: (-len(e.absolute_path), str(e.message)))
-        raise source.error(tuple(best.absolute_path), best.message)
+        path = tuple(best.absolute_path)
+        if "propertyNames" in best.absolute_schema_path:  # the offending key itself
+            path = (*path, best.instance)
+        raise source.error(path, best.message)
 
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:

@@ -80,6 +80,7 @@ def _build(node: yaml.Node, path: tuple[Any, ...], source: Source, env: Mapping[
                 raise ConfigError(f"duplicate key {key!r}", file=source.file,
                                   line=key_node.start_mark.line + 1, path=format_path(path))
             out[key] = _build(value_node, (*path, key), source, env)
+            source.lines[(*path, key)] = key_node.start_mark.line + 1  # the key's own line
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), source, env) for i, item in enumerate(node.value)]

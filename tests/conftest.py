@@ -1,0 +1,68 @@
+"""Shared fixtures: the five emulators on loopback and the gateway in front of them.
+
+Everything is real: aiohttp servers on 127.0.0.1 ports, real HTTP between the test
+client, the gateway and the emulators. Only the clock is injected where a test needs
+to move time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gateway.emulators import RECORDED, STORE, start_emulators
+from gateway.server import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUTES = ROOT / "routes.yaml"
+API_KEY = "test-api-key-0123456789"
+SECRET = "test-cursor-secret-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+async def emulators():
+    running = await start_emulators("127.0.0.1")
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+def gateway_env(emulators):
+    return {**emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET}
+
+
+class Clock:
+    """A settable wall clock for cursor expiry."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def registry():
+    return CollectorRegistry()
+
+
+@pytest.fixture
+async def gateway(aiohttp_client, gateway_env, registry, clock):
+    app = create_app(ROUTES, gateway_env, registry=registry, clock=clock)
+    return await aiohttp_client(app)
+
+
+def store(emulators, name):
+    return emulators.apps[name][STORE]
+
+
+def recorded(emulators, name):
+    return emulators.apps[name][RECORDED]
