@@ -1,0 +1,76 @@
+"""Codecs: safe XML, list declarations, namespaces, attributes, nil; encoders."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from gateway.errors import MappingError
+from gateway.mapping.codecs import decode_body, decode_json, decode_xml, encode_form, encode_xml
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><object>&lol3;</object>"""
+XXE = b"""<?xml version="1.0"?><!DOCTYPE o [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<object><status>&x;</status></object>"""
+
+
+@pytest.mark.parametrize("body", [BOMB, XXE], ids=["billion-laughs", "external-entity"])
+def test_dangerous_xml_is_refused(body):
+    with pytest.raises(MappingError) as caught:
+        decode_xml(body)
+    assert caught.value.stage == "decode"
+
+
+def test_one_row_and_many_rows_read_the_same_when_declared():
+    one = decode_xml(b"<object><status>1</status><data><id>1</id></data></object>", ["data"])
+    many = decode_xml(b"<object><data><id>1</id></data><data><id>2</id></data></object>", ["data"])
+    assert one == {"status": "1", "data": [{"id": "1"}]}
+    assert many == {"data": [{"id": "1"}, {"id": "2"}]}
+    assert decode_xml(b"<object><data><id>1</id></data></object>") == {"data": {"id": "1"}}
+
+
+def test_namespaces_attributes_and_nil():
+    body = (b'<ArrayOfChatMessage xmlns="http://x" xmlns:i="http://www.w3.org/2001/'
+            b'XMLSchema-instance"><ChatMessage kind="a"><Id>1</Id><P i:nil="true"/>'
+            b'</ChatMessage></ArrayOfChatMessage>')
+    assert decode_xml(body, ["ChatMessage"]) == {
+        "ChatMessage": [{"@kind": "a", "Id": "1", "P": None}]}
+    prefixed = b'<a:Root xmlns:a="urn:a"><a:Name>x</a:Name></a:Root>'
+    assert decode_xml(prefixed) == {"Name": "x"}
+
+
+@pytest.mark.parametrize("body,content_type,expected", [
+    (b'{"a": 1}', "application/json", "json"),
+    (b"<r><a>1</a></r>", "text/xml; charset=utf-8", "xml"),
+    (b"<r><a>1</a></r>", "text/plain", "xml"),  # unknown type: the mapping's format
+], ids=["json", "xml", "fallback"])
+def test_decode_by_content_type_then_expectation(body, content_type, expected):
+    value = decode_body(body, content_type, "xml")
+    assert value == ({"a": 1} if expected == "json" else {"a": "1"})
+
+
+@pytest.mark.parametrize("body", [b"{", b"<r><a>", b"\xff\xfe"], ids=["json", "xml", "bytes"])
+def test_unreadable_bodies_are_mapping_errors_never_empty(body):
+    with pytest.raises(MappingError):
+        (decode_json if body.startswith(b"{") or body.startswith(b"\xff") else decode_xml)(body)
+
+
+def test_empty_body_is_none():
+    assert decode_body(b"  ", "application/json", "json") is None
+
+
+def test_xml_encoder_writes_data_contract_shape():
+    data, content_type = encode_xml({"Message": "a < b & c", "SpecialParam": None, "Tags": ["x", "y"]},
+                                    root="ChatMessage", namespace="urn:ns")
+    assert content_type == "application/xml"
+    root = etree.fromstring(data)
+    assert root.tag == "{urn:ns}ChatMessage"
+    assert [etree.QName(e).localname for e in root] == ["Message", "SpecialParam", "Tags", "Tags"]
+    assert root[0].text == "a < b & c"
+    assert root[1].get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true"
+
+
+def test_form_encoder():
+    assert encode_form({"with_id": 49077, "message": "Ciao & 👍"}) == (
+        b"with_id=49077&message=Ciao+%26+%F0%9F%91%8D", "application/x-www-form-urlencoded")
