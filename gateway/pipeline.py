@@ -108,6 +108,9 @@ async def read_input(request: web.Request, state: GatewayState, route: Route,
             raise
     if canonical.name in BODY_SCHEMAS:
         call.body = await _body(request, canonical.name)
+        if len(call.body.get("media", ())) > operation.max_media:
+            raise InvalidRequest(f"upstream {route.name!r} takes at most {operation.max_media} "
+                                 "media item(s) per message", field="media")
         if "operator_id" in call.body:
             _check_param(route, "operator_id", call.body["operator_id"])
     return call

@@ -94,6 +94,21 @@ async def test_400_names_the_body_field(gateway, emulators, payload, field):
     assert len(log) == before
 
 
+@pytest.mark.parametrize("upstream,chat,allowed", [
+    ("storeden", "49077", 0), ("smartsender", "7001", 1), ("hapihub", "room-001", 1),
+])
+async def test_media_an_upstream_cannot_carry_is_refused_not_dropped(gateway, emulators, upstream,
+                                                                     chat, allowed):
+    media = [{"url": f"https://cdn.example/{i}.png", "type": "image"} for i in range(allowed + 1)]
+    log = recorded(emulators, upstream)
+    before = len(log)
+    response = await gateway.post(f"/v1/{upstream}/chats/{chat}/messages",
+                                  json={"text": "pics", "media": media}, headers=AUTH)
+    body = await problem(response, 400, "invalid-request")
+    assert body["field"] == "media" and f"at most {allowed}" in body["detail"]
+    assert len(log) == before
+
+
 async def test_400_for_a_body_that_is_not_json(gateway):
     response = await gateway.post("/v1/storeden/chats/49077/messages", data=b"{nope",
                                   headers={**AUTH, "Content-Type": "application/json"})

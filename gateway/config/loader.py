@@ -273,4 +273,5 @@ def _compile_operation(mapping: Source, name: str, spec: dict[str, Any], fmt: st
         paginator=paginator,
         filters=dict(filters),
         after=spec.get("after", "gateway"),
+        max_media=spec.get("max_media", 0),
     )

@@ -58,6 +58,7 @@ class OperationSpec:
     paginator: Paginator | None
     filters: dict[str, str]  # canonical filter -> native | gateway
     after: str  # native | gateway
+    max_media: int = 0  # send_message: media items the upstream takes; more is a 400
 
 
 @dataclass(frozen=True)

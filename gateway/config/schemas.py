@@ -119,6 +119,7 @@ _OPERATION = _obj({
     "pagination": _PAGINATION,
     "filters": {"type": "object", "additionalProperties": {"enum": ["native", "gateway"]}},
     "after": {"enum": ["native", "gateway"]},
+    "max_media": {"type": "integer", "minimum": 0, "maximum": 100},
 })
 
 MAPPING_SCHEMA: dict[str, Any] = _obj(
