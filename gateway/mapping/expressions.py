@@ -62,7 +62,7 @@ def options_for(context: Mapping[str, Any]) -> jmespath.Options:
 
 
 class Expression:
-    __slots__ = ("source", "_parsed")
+    __slots__ = ("source", "_parsed", "_keys")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -70,8 +70,15 @@ class Expression:
             self._parsed = jmespath.compile(source)
         except jmespath.exceptions.JMESPathError as exc:
             raise ExpressionError(f"invalid JMESPath {source!r}: {exc}") from exc
+        self._keys = _field_path(self._parsed.parsed)
 
     def search(self, data: Any, options: jmespath.Options | None = None) -> Any:
+        if self._keys is not None:  # `a.b.c` or `@`: plain lookups, same result, no interpreter
+            for key in self._keys:
+                if not isinstance(data, dict):
+                    return None
+                data = data.get(key)
+            return data
         try:
             return self._parsed.search(data, options=options)
         except jmespath.exceptions.JMESPathError as exc:
@@ -79,6 +86,24 @@ class Expression:
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
+
+
+def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
+    """The keys of an expression that is only field access (`a`, `a.b`), `()` for `@`,
+    None for anything else."""
+    if node["type"] == "current":
+        return ()
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression":
+        keys: tuple[str, ...] = ()
+        for child in node["children"]:
+            part = _field_path(child)
+            if part is None or child["type"] == "current":
+                return None
+            keys += part
+        return keys
+    return None
 
 
 def compile_expression(source: str) -> Expression:

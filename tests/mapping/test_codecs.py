@@ -74,3 +74,15 @@ def test_xml_encoder_writes_data_contract_shape():
 def test_form_encoder():
     assert encode_form({"with_id": 49077, "message": "Ciao & 👍"}) == (
         b"with_id=49077&message=Ciao+%26+%F0%9F%91%8D", "application/x-www-form-urlencoded")
+
+
+@pytest.mark.parametrize("source,data", [
+    ("a", {"a": 1}), ("a.b.c", {"a": {"b": {"c": [1]}}}), ("a.b", {"a": [1, 2]}),
+    ("a.b", {"a": None}), ("@", {"x": 1}), ('"odata.nextLink"', {"odata.nextLink": "u"}),
+    ("a", [1, 2]), ("a.b", {"a": "text"}), ("a", None),
+], ids=lambda v: repr(v))
+def test_plain_field_paths_agree_with_jmespath(source, data):
+    import jmespath
+
+    from gateway.mapping.expressions import Expression
+    assert Expression(source).search(data) == jmespath.search(source, data)
