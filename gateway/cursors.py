@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from .errors import InvalidCursor
 
 __all__ = ["CursorCodec", "Binding"]
 
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+
 
 @dataclass(frozen=True)
 class Binding:
@@ -29,9 +32,11 @@ class Binding:
     operation: str
     chat_id: str | None
     filters: tuple[tuple[str, str], ...]
+    paging: str = ""
 
     def digest(self) -> str:
-        text = json.dumps([self.route, self.operation, self.chat_id, list(self.filters)])
+        text = json.dumps([self.route, self.operation, self.chat_id, list(self.filters),
+                           self.paging])
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -40,7 +45,15 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: the URL-safe alphabet only, and only the one spelling `_b64` writes (the
+    lenient decoder skips stray characters and ignores a last character's unused bits,
+    so a changed cursor could otherwise still verify)."""
+    if not _ALPHABET.fullmatch(text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical spelling")
+    return data
 
 
 def key_id(secret: bytes) -> str:

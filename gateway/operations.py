@@ -114,6 +114,11 @@ async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
     result = await walk(call.operation.paginator, _Pages(client, call, request, context, options),  # type: ignore[arg-type]
                         call.position, limit=call.limit, keep=keep, stop=stop,
                         max_pages=call.max_pages)
+    after = call.query.get("after")
+    if (after is not None and call.operation.after == "gateway" and not result.stopped
+            and call.position is None and result.next_position is None):
+        # The whole chat was read without meeting it: polling from it would be wrong.
+        raise NotFound(f"message {after!r} (after) is not in chat {call.chat_id!r}")
     return ListResult(result.items, result.next_position)
 
 
@@ -150,7 +155,7 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
                 link: str | None = None) -> Any:
     upstream = call.route.upstream
     if link is not None:
-        url = URL(link)
+        url = upstream.base_url.join(URL(link))  # a relative link is on the upstream
         if not same_origin(upstream, url):
             raise client.reject_link(upstream, call.operation.name, link)
         url = url.update_query(upstream.auth.query) if upstream.auth.query else url

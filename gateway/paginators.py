@@ -6,8 +6,9 @@ pages as `Page`s; `walk()` — the one loop all styles share — takes items fro
 `limit` are kept, and records the exact resume point in a *position* (a small dict the
 cursor signs): where the upstream page is (page offset, URL, skip, ...), how far into it
 we got, and the id of the last item consumed. On resume, that id is looked for in the
-page first, so items added upstream while a client walks shift nothing: no duplicates,
-no gaps.
+page first — and, when it should be on that page but is not, on the next page before
+anything is served — so items added upstream while a client walks shift nothing: no
+duplicates, no gaps, for up to about one upstream page of new items between two requests.
 
     none         everything at once (optionally sorted by canonical fields)
     page_number  ?page=N&size=P, P fixed at the upstream's maximum; total pages or a
@@ -15,7 +16,7 @@ no gaps.
     next_url     the answer links the next page (absolute URL, followed only on the
                  upstream's own origin and prefix — checked by the fetcher)
     offset       ?skip=O&limit=N, asks for one item more than it needs to know whether
-                 more exist
+                 more exist (and, resuming, re-reads the last item served to see shifts)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .mapping.expressions import Expression
 __all__ = ["Page", "PageSource", "Paginator", "PAGINATORS", "build_paginator", "walk", "Walk"]
 
 Position = dict[str, Any]
+_RESYNC_WINDOW = 20  # resuming an offset walk, items asked for at least (not calls)
 
 
 class PageSource(Protocol):
@@ -61,6 +63,7 @@ class Walk:
     items: list[dict[str, Any]]
     next_position: Position | None
     upstream_pages: int
+    stopped: bool = False  # ended at an item `stop` accepted (not at the list's end)
 
 
 async def walk(paginator: Paginator, source: PageSource, position: Position | None, *,
@@ -70,37 +73,60 @@ async def walk(paginator: Paginator, source: PageSource, position: Position | No
     out: list[dict[str, Any]] = []
     pages = 0
     last_id = position.get("l") if position else None
+    held: Page | None = None  # a first page the last item served was pushed off
     async for page in paginator.pages(source, position, lambda: limit - len(out)):
         pages += 1
-        start = _resync(page, last_id) if pages == 1 else page.start
-        for index in range(start, len(page.items)):
-            item = page.items[index]
-            if stop(item):
+        if pages == 1 and max_pages > 1 and _pushed_off(page, last_id):
+            held = page  # look on the next page before serving anything
+            continue
+        todo = _starts(page, held, last_id) if pages == 1 or held else [(page, page.start)]
+        held = None
+        for current, start in todo:
+            for index in range(start, len(current.items)):
+                item = current.items[index]
+                if stop(item):
+                    return Walk(out, None, pages, stopped=True)
+                if len(out) == limit:
+                    return Walk(out, _resume(current, index), pages)
+                if keep(item):
+                    out.append(item)
+            if not current.has_next:
                 return Walk(out, None, pages)
-            if len(out) == limit:
-                return Walk(out, _with_last(page.resume(index), page.items, index), pages)
-            if keep(item):
-                out.append(item)
-        if not page.has_next:
-            return Walk(out, None, pages)
-        if len(out) == limit or pages >= max_pages:
-            # Stop at the page boundary; the cursor resumes on the next upstream page.
-            return Walk(out, _with_last(page.resume(len(page.items)), page.items,
-                                        len(page.items)), pages)
+            if len(out) == limit or pages >= max_pages:
+                # Stop at the page boundary; the cursor resumes on the next upstream page.
+                return Walk(out, _resume(current, len(current.items)), pages)
     return Walk(out, None, pages)
 
 
-def _resync(page: Page, last_id: str | None) -> int:
+def _pushed_off(page: Page, last_id: str | None) -> bool:
+    """The last item served should be just before `start` but is not on the page: newer
+    items have pushed it onto the next one (or it is gone, which the next page tells)."""
+    return (last_id is not None and page.start > 0 and page.has_next
+            and _index_after(page, last_id) is None)
+
+
+def _starts(page: Page, held: Page | None, last_id: str | None) -> list[tuple[Page, int]]:
+    """Where a resumed walk serves from: just after the last item served if `page` has
+    it; else from the cursor's own point (on the held page first, if any)."""
+    after = _index_after(page, last_id)
+    if after is not None:
+        return [(page, after)]
+    return [(held, held.start), (page, page.start)] if held else [(page, page.start)]
+
+
+def _index_after(page: Page, last_id: str | None) -> int | None:
     if last_id is not None:
         for index, item in enumerate(page.items):
             if item["id"] == last_id:
                 return index + 1
-    return page.start
+    return None
 
 
-def _with_last(position: Position, items: list[dict[str, Any]], index: int) -> Position:
+def _resume(page: Page, index: int) -> Position:
+    """The position resuming at page.items[index], naming the last item served."""
+    position = page.resume(index)
     if index > 0:
-        position["l"] = items[index - 1]["id"]
+        position["l"] = page.items[index - 1]["id"]
     return position
 
 
@@ -175,12 +201,17 @@ class NextUrlPaging:
                     remaining: Callable[[], int]) -> AsyncIterator[Page]:
         url = position.get("u") if position else None
         start = position.get("s", 0) if position else 0
+        seen = {url}
         while True:
             body = await source.fetch(url=url)
             items = source.items(body)
             next_url = self._next.search(body) or None
             if next_url is not None and not isinstance(next_url, str):
                 raise MappingError("the next-page link is not a URL", stage="map")
+            if next_url is not None and next_url in seen:  # a loop would serve items twice
+                raise MappingError(f"the next-page link {next_url} repeats an earlier page",
+                                   stage="map")
+            seen.add(next_url)
             yield Page(items, start, self._resumer(url, next_url, len(items)), next_url is not None)
             url, start = next_url, 0
 
@@ -198,13 +229,19 @@ class OffsetPaging:
     async def pages(self, source: PageSource, position: Position | None,
                     remaining: Callable[[], int]) -> AsyncIterator[Page]:
         offset = position.get("o", 0) if position else 0
+        # Resuming, read the last item served again (found anywhere but first, newer
+        # items have moved it: see `walk`) within a window wide enough to find it.
+        back = int(bool(position and "l" in position) and offset > 0
+                   and remaining() + 2 <= self.page_size)
+        window = _RESYNC_WINDOW if back else 0
         while True:
-            size = min(self.page_size, remaining() + 1)
-            body = await source.fetch({self._offset_param: str(offset),
+            size = min(self.page_size, max(remaining() + 1, window) + back)
+            body = await source.fetch({self._offset_param: str(offset - back),
                                        self._limit_param: str(size)})
             items = source.items(body)
-            yield Page(items, 0, lambda i, base=offset: {"o": base + i}, len(items) >= size)
-            offset += len(items)
+            base = offset - back
+            yield Page(items, back, lambda i, base=base: {"o": base + i}, len(items) >= size)
+            offset, back, window = base + len(items), 0, 0
 
 
 PAGINATORS: dict[str, Callable[[dict[str, Any]], Paginator]] = {

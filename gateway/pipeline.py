@@ -99,10 +99,11 @@ async def read_input(request: web.Request, state: GatewayState, route: Route,
         _check_param(route, "after", query["after"])
     call.query = query
     if cursor is not None:
-        binding = Binding(route.name, canonical.name, call.chat_id,
-                          tuple(sorted((k, str(v)) for k, v in query.items())))
         try:
-            call.position = state.cursors.decode(cursor, binding)
+            if not 1 <= len(cursor) <= LIST_QUERY["cursor"]["maxLength"]:
+                raise InvalidCursor("the cursor is not one this gateway issued",
+                                    reason="malformed")
+            call.position = state.cursors.decode(cursor, _binding(call, canonical))
         except InvalidCursor as exc:
             state.metrics.cursor_rejections.labels(exc.reason).inc()
             raise
@@ -121,13 +122,19 @@ def render(state: GatewayState, call: Call, canonical: Operation,
     if isinstance(result, ListResult):
         cursor = None
         if result.next_position is not None:
-            binding = Binding(call.route.name, canonical.name, call.chat_id,
-                              tuple(sorted((k, str(v)) for k, v in call.query.items())))
-            cursor = state.cursors.encode(binding, result.next_position)
+            cursor = state.cursors.encode(_binding(call, canonical), result.next_position)
         return web.json_response({"data": result.items, "next_cursor": cursor}, dumps=dumps)
     if result is None:
         return web.Response(status=canonical.success_status)
     return web.json_response(result, status=canonical.success_status, dumps=dumps)
+
+
+def _binding(call: Call, canonical: Operation) -> Binding:
+    """What a cursor is valid for. The paging style is in it so a reload that changes
+    an operation's paging refuses old cursors instead of misreading their positions."""
+    return Binding(call.route.name, canonical.name, call.chat_id,
+                   tuple(sorted((k, str(v)) for k, v in call.query.items())),
+                   type(call.operation.paginator).__name__)
 
 
 def _path_id(route: Route, name: str, value: str) -> str:
@@ -162,6 +169,8 @@ def _query(request: web.Request, canonical: Operation) -> dict[str, Any]:
 
 
 def _query_value(name: str, text: str) -> Any:
+    if name == "cursor":
+        return text  # checked as a cursor, with its own problem type
     if name == "include":
         if text != "raw":
             raise InvalidRequest("include takes the value raw", field=name)

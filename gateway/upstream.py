@@ -71,8 +71,10 @@ class UpstreamClient:
 
     def reject_link(self, upstream: UpstreamSpec, operation: str, url: str) -> UpstreamError:
         self._metrics.upstream_requests.labels(upstream.name, operation, "none", "rejected").inc()
-        return UpstreamError(f"{upstream.name} linked to {URL(url).origin()}, outside its "
-                             "configured base URL; the link was not followed")
+        target = URL(url)
+        where = target.origin() if target.is_absolute() else target.path
+        return UpstreamError(f"{upstream.name} linked to {where}, outside its configured "
+                             "base URL; the link was not followed")
 
     async def _exchange(self, upstream: UpstreamSpec, request: OutboundRequest
                         ) -> tuple[int, str, Any, bytes]:
