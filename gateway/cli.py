@@ -91,7 +91,7 @@ def _serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
     if workers <= 1:
         asyncio.run(_run(path, os.environ, host, port, reuse_port=False))
         return 0
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="chat-gateway-"))
+    _fresh_multiprocess_dir()
     context = multiprocessing.get_context("spawn")
     procs = [context.Process(target=_worker, args=(path, host, port)) for _ in range(workers)]
     for proc in procs:
@@ -99,9 +99,24 @@ def _serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in procs])
     signal.signal(signal.SIGHUP, lambda *_: [os.kill(p.pid, signal.SIGHUP) for p in procs
                                             if p.pid])
+    from prometheus_client import multiprocess
+
     for proc in procs:
         proc.join()
+        multiprocess.mark_process_dead(proc.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])
     return max((p.exitcode or 0) for p in procs)
+
+
+def _fresh_multiprocess_dir() -> None:
+    """Workers share metrics through files; files left by an earlier run would be read as
+    live, so a given directory is emptied of them and an unset one is made."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chat-gateway-")
+        return
+    Path(path).mkdir(parents=True, exist_ok=True)
+    for stale in Path(path).glob("*.db"):
+        stale.unlink()
 
 
 def _worker(path: Path, host: str, port: int) -> None:

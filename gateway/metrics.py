@@ -1,43 +1,95 @@
 """Prometheus metrics, on an injected registry (never the global one).
 
 Labels are bounded by construction: route names and operation names come from the
-loaded config and the canonical API; codes are HTTP status codes; outcomes, stages and
-reasons are fixed enums. No path, id, cursor, key or message text is ever a label.
+loaded config and the canonical API; codes are HTTP status codes; methods are the
+standard ones or `other` (`method_label`); outcomes, stages and reasons are fixed
+enums. No path, id, cursor, key or message text is ever a label.
 
 Several worker processes: `serve --workers N` sets PROMETHEUS_MULTIPROC_DIR before
 prometheus_client is imported; every worker writes its samples there and `/metrics` in
 any worker reads them all through `MultiProcessCollector` (see `exposition_registry`).
+What that changes, and the choices made so one process and N look the same:
+
+- Counters and histograms are summed over the workers.
+- Every gauge names a `multiprocess_mode`, never the default `all`, which would add a
+  `pid` label (one series per worker, a new one per restart). In-flight is `livesum`;
+  build info is `livemax`; the config gauges are `livemostrecent`, so the build and
+  config info stay one series however many workers run. `live*` modes forget a dead
+  worker only once `multiprocess.mark_process_dead(pid)` is called for it.
+- `chat_gateway_config_loads_total` counts each worker's load: N workers start with N.
+- A superseded `config_info` hash cannot be removed from the shared files: it stays at 0.
+- `_created` series: the multiprocess collector has none, so `exposition_registry`
+  drops them in one process too. Both modes then expose the same series, and a scrape
+  holds no second timestamp series per counter and histogram child.
+- The directory must start empty: files left by an earlier run are read as live.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import multiprocess
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from . import __version__
 
-__all__ = ["Metrics", "exposition_registry", "LATENCY_BUCKETS"]
+__all__ = ["Metrics", "exposition_registry", "method_label", "LATENCY_BUCKETS"]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                    1.0, 2.5, 5.0, 10.0, 30.0)
 CALL_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+                      "CONNECT"})
+_COUNTED = frozenset({"counter", "histogram", "gaugehistogram", "summary"})
+
+
+def method_label(method: str) -> str:
+    """The method as a label: aiohttp's pure-Python parser accepts any token as a method."""
+    return method if method in _METHODS else "other"
 
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
-    """The registry `/metrics` serves: this process's, or every worker's when multiprocess."""
+def exposition_registry(registry: CollectorRegistry) -> _Exposition:
+    """What `/metrics` serves: this process's registry, or every worker's when multiprocess."""
     path = multiprocess_dir()
     if path is None:
-        return registry
+        return _Exposition(registry)
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged, path=path)
-    return merged
+    return _Exposition(merged)
+
+
+class _Exposition:
+    """The families of `source` less their `_created` samples (see the module docstring).
+
+    It has its own `restricted_registry()`, so `/metrics?name[]=…` works in both modes: a
+    `CollectorRegistry` (0.24) restricts only collectors that describe their names, and
+    the multiprocess collector does not, so the filter used to answer nothing there.
+    """
+
+    def __init__(self, source: Collector, names: frozenset[str] | None = None) -> None:
+        self._source = source
+        self._names = names
+
+    def restricted_registry(self, names: Iterable[str]) -> _Exposition:
+        return _Exposition(self._source, frozenset(names))
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            created = family.name + "_created" if family.type in _COUNTED else None
+            samples = [s for s in family.samples if s.name != created
+                       and (self._names is None or s.name in self._names)]
+            if samples or self._names is None:
+                served = Metric(family.name, family.documentation, family.type, family.unit)
+                served.samples = samples
+                yield served
 
 
 class Metrics:

@@ -23,7 +23,7 @@ from .canonical import OPERATIONS
 from .errors import (InternalError, NotFound, PayloadTooLarge, Problem, InvalidRequest,
                      MappingError, UpstreamUnavailable)
 from .logs import ACCESS
-from .metrics import Metrics, exposition_registry
+from .metrics import Metrics, exposition_registry, method_label
 from .pipeline import authenticate, dumps, handle
 from .state import (CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
                     load_state)
@@ -99,19 +99,27 @@ async def observe_middleware(request: web.Request, handler):
         response = await handler(request)
         status = response.status
         return response
+    except web.HTTPException as exc:  # what the problem middleware lets through (< 400)
+        status = exc.status
+        raise
     finally:
         state.metrics.in_flight.dec()
         elapsed = time.perf_counter() - started
-        _observe(request, state.metrics, status, elapsed)
+        _observe(request, state, status, elapsed)
 
 
-def _observe(request: web.Request, metrics: Metrics, status: int, elapsed: float) -> None:
-    route = request.get(ROUTE, "unknown")
+def _observe(request: web.Request, state: GatewayState, status: int, elapsed: float) -> None:
+    # Only names the config or the canonical API defines become labels, never the raw
+    # path segment: a request refused before routing (401) still names a known upstream.
+    named = request.match_info.get("upstream")
+    route = request.get(ROUTE) or (named if named in state.config.routes else "unknown")
     operation = request.get(OPERATION, "unmatched")
     if operation == "unmatched" and request.match_info.route.name == "list_upstreams":
         operation = "list_upstreams"
-    metrics.requests.labels(route, operation, request.method, str(status)).inc()
-    metrics.request_duration.labels(route, operation, request.method,
+    method = method_label(request.method)
+    metrics = state.metrics
+    metrics.requests.labels(route, operation, method, str(status)).inc()
+    metrics.request_duration.labels(route, operation, method,
                                     f"{status // 100}xx").observe(elapsed)
     calls = request.get(UPSTREAM_CALLS)
     if calls is not None:
@@ -119,7 +127,7 @@ def _observe(request: web.Request, metrics: Metrics, status: int, elapsed: float
     resource = request.match_info.route.resource
     ACCESS.info("request", extra={
         "request_id": request[REQUEST_ID], "consumer": request.get(CONSUMER),
-        "upstream": route, "operation": operation, "method": request.method,
+        "upstream": route, "operation": operation, "method": method,
         "route": resource.canonical if resource else None, "status": status,
         "duration_ms": round(elapsed * 1000, 3), "upstream_calls": calls or 0})
 

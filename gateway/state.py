@@ -63,6 +63,7 @@ class GatewayState:
             log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
             return False
         self.loaded = loaded  # one assignment: a request sees the old or the new, never a mix
+        logging.getLogger("chat_gateway").setLevel(loaded.config.log_level)
         self.metrics.config_loaded(loaded.config.sha256, self.clock())
         log.info("config reloaded", extra={"sha256": loaded.config.sha256})
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -149,7 +150,9 @@ async def test_bad_reload_keeps_the_last_good_config(aiohttp_client, config_dir,
     edit(config_dir / "mappings" / "storeden.yaml", "items: 'messages[?'", "items: messages")
     edit(config_dir / "routes.yaml", "{name: storeden, upstream: storeden}",
          "{name: storeden, upstream: storeden, operations: [list_chats]}")
+    edit(config_dir / "routes.yaml", "log_level: ${GATEWAY_LOG_LEVEL:-INFO}", "log_level: ERROR")
     assert state.reload() is True
+    assert logging.getLogger("chat_gateway").level == logging.ERROR
     response = await client.get("/v1/storeden/chats/49077/messages", headers=AUTH)
     assert response.status == 501
     metrics = await (await client.get("/metrics")).text()

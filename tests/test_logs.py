@@ -1,0 +1,196 @@
+"""Structured JSON access logs: one line per canonical call, never a secret or message text,
+at the level the configuration names.
+
+In-process tests attach a handler to the `chat_gateway` logger (the access logger,
+`chat_gateway.access`, propagates to it) and render every record with the gateway's
+own `JsonFormatter`; the end-to-end tests read the real CLI's stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+
+import pytest
+
+from gateway.emulators import FAULTS
+from gateway.logs import ACCESS, JsonFormatter, configure_logging
+from gateway.server import create_app
+from gateway.state import STATE
+from tests.conftest import API_KEY, AUTH, ROUTES, SECRET
+from tests.test_metrics import UPSTREAM_SECRETS
+from tests.test_workers import get_fresh, serve
+
+MARKER = "marker-text-9c4e1a77f3"
+ACCESS_FIELDS = {"ts", "level", "logger", "msg", "request_id", "consumer", "upstream",
+                 "operation", "method", "route", "status", "duration_ms", "upstream_calls"}
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self, logger: str | None = None) -> list[dict]:
+        formatter = JsonFormatter()
+        return [json.loads(formatter.format(r)) for r in self.records
+                if logger is None or r.name == logger]
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger("chat_gateway")
+    saved = root.level, root.propagate, list(root.handlers)
+    yield root
+    root.setLevel(saved[0])
+    root.propagate = saved[1]
+    root.handlers[:] = saved[2]
+
+
+@pytest.fixture
+def logs(restore_logging):
+    """Every record of the `chat_gateway` loggers, debug and up."""
+    collect = Collect()
+    restore_logging.setLevel(logging.DEBUG)
+    restore_logging.addHandler(collect)
+    return collect
+
+
+async def test_one_json_line_per_canonical_call(gateway, logs):
+    calls = [
+        ("GET", "/v1/storeden/chats", {**AUTH, "X-Request-ID": "req-list-1"}, None, 200),
+        ("GET", "/v1/storeden/chats/49077/messages?limit=75", AUTH, None, 200),
+        ("POST", "/v1/smartsender/chats/7001/messages", AUTH, {"text": "hello"}, 201),
+        ("GET", "/v1/smartsender/chats?cursor=bogus", AUTH, None, 400),
+        ("GET", "/v1/storeden/chats", {"Authorization": "Bearer nope-123456"}, None, 401),
+        ("GET", "/v1/nosuch/chats", AUTH, None, 404),
+        ("GET", "/v1/upstreams", AUTH, None, 200),
+    ]
+    ids = []
+    for method, path, headers, body, status in calls:
+        response = await gateway.request(method, path, headers=headers, json=body)
+        assert response.status == status
+        ids.append(response.headers["X-Request-ID"])
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+        assert (await gateway.get(path)).status == 200  # not canonical calls: no line
+
+    lines = logs.lines("chat_gateway.access")
+    assert [line["request_id"] for line in lines] == ids
+    assert ids[0] == "req-list-1"
+    for line in lines:
+        assert set(line) == ACCESS_FIELDS, line
+        assert (line["level"], line["logger"], line["msg"]) == ("info", "chat_gateway.access",
+                                                                "request")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
+        assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    summary = [(l["method"], l["upstream"], l["operation"], l["route"], l["status"],
+                l["upstream_calls"], l["consumer"]) for l in lines]
+    assert summary == [
+        ("GET", "storeden", "list_chats", "/v1/{upstream}/chats", 200, 1, "default"),
+        ("GET", "storeden", "list_messages", "/v1/{upstream}/chats/{chat_id}/messages", 200,
+         3, "default"),
+        ("POST", "smartsender", "send_message", "/v1/{upstream}/chats/{chat_id}/messages",
+         201, 2, "default"),  # a two-step operation at smartsender
+        ("GET", "smartsender", "list_chats", "/v1/{upstream}/chats", 400, 0, "default"),
+        ("GET", "storeden", "list_chats", "/v1/{upstream}/chats", 401, 0, None),
+        ("GET", "unknown", "list_chats", "/v1/{upstream}/chats", 404, 0, "default"),
+        ("GET", "unknown", "list_upstreams", "/v1/upstreams", 200, 0, "default"),
+    ]
+
+
+async def test_logs_carry_no_credentials_keys_text_or_raw_paths(gateway, emulators, logs):
+    assert (await gateway.post("/v1/storeden/chats/49077/messages", json={"text": MARKER},
+                               headers=AUTH)).status == 201
+    assert (await gateway.post("/v1/storeden/chats/49077/messages",
+                               json={"text": MARKER, "colour": MARKER},
+                               headers=AUTH)).status == 400
+    page = await (await gateway.get("/v1/storeden/chats/49077/messages?limit=2",
+                                    headers=AUTH)).json()
+    assert page["data"][0]["text"] == MARKER  # the marker went through the gateway
+    cursor = page["next_cursor"]
+    assert (await gateway.get(f"/v1/storeden/chats/49077/messages?limit=2&cursor={cursor}",
+                              headers=AUTH)).status == 200
+    echo = (b'{"error": 1, "message": "bad key demo-storeden-key '
+            b'for exchange demo-storeden-exchange"}')
+    emulators.apps["storeden"][FAULTS].add("status", status=403, body=echo)
+    assert (await gateway.get("/v1/storeden/chats", headers=AUTH)).status == 502
+    wrong = "Bearer wrong-key-0b5e9d"
+    assert (await gateway.get("/v1/storeden/chats", headers={"Authorization": wrong})).status == 401
+
+    assert len(logs.lines("chat_gateway.access")) == 6
+    text = "\n".join(json.dumps(line) for line in logs.lines())
+    text += "\n".join(repr(vars(record)) for record in logs.records)
+    forbidden = {MARKER, API_KEY, SECRET, cursor, "wrong-key-0b5e9d", "limit=2",
+                 "/v1/storeden/chats/49077", *UPSTREAM_SECRETS}
+    assert {token for token in forbidden if token in text} == set()
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, "INFO"), ({"GATEWAY_LOG_LEVEL": "debug"}, "DEBUG"),
+    ({"GATEWAY_LOG_LEVEL": "WARNING"}, "WARNING"),
+], ids=["default", "env-debug", "env-warning"])
+def test_log_level_is_read_from_the_config(gateway_env, env, expected):
+    assert create_app(ROUTES, {**gateway_env, **env})[STATE].config.log_level == expected
+
+
+def test_log_level_written_in_routes_yaml(gateway_env, tmp_path):
+    text = ROUTES.read_text()
+    assert "log_level: ${GATEWAY_LOG_LEVEL:-INFO}" in text
+    text = text.replace("log_level: ${GATEWAY_LOG_LEVEL:-INFO}", "log_level: error").replace(
+        "mappings/", str(ROUTES.parent / "mappings") + "/")
+    (tmp_path / "routes.yaml").write_text(text)
+    assert create_app(tmp_path / "routes.yaml", gateway_env)[STATE].config.log_level == "ERROR"
+
+
+@pytest.mark.parametrize("level,access_enabled", [
+    ("DEBUG", True), ("INFO", True), ("WARNING", False), ("ERROR", False)])
+def test_configure_logging_sets_the_level_and_json(restore_logging, level, access_enabled):
+    configure_logging(level)
+    root = logging.getLogger("chat_gateway")
+    assert ACCESS.isEnabledFor(logging.INFO) is access_enabled
+    [handler] = root.handlers
+    assert isinstance(handler.formatter, JsonFormatter) and handler.stream is sys.stderr
+
+
+def test_formatter_keeps_its_own_keys_and_renders_exceptions():
+    record = logging.LogRecord("chat_gateway", logging.ERROR, __file__, 1, "boom %s", ("x",),
+                               None)
+    record.__dict__.update({"level": "spoofed", "ts": "spoofed", "request_id": "r-1",
+                            "obj": object()})
+    try:
+        raise ValueError("inner")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["level"], line["msg"], line["request_id"]) == ("error", "boom x", "r-1")
+    assert line["ts"] != "spoofed" and "ValueError: inner" in line["exc"]
+    assert line["obj"].startswith("<object object")
+
+
+def _access_lines(stderr: str) -> list[dict]:
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    return [line for line in lines if line["logger"] == "chat_gateway.access"]
+
+
+@pytest.mark.parametrize("level,expected", [("INFO", 3), ("WARNING", 0)])
+async def test_the_cli_logs_json_at_the_configured_level(emulators, tmp_path, level, expected):
+    env = {**emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET,
+           "GATEWAY_LOG_LEVEL": level}
+    log = tmp_path / "stderr.log"
+    async with serve(env, log) as url:
+        calls = [("/v1/storeden/chats", "cli-0", 200), ("/v1/hapihub/chats", "cli-1", 200),
+                 ("/v1/nosuch/chats", "cli-2", 404)]
+        for path, request_id, want in calls:
+            status, _ = await get_fresh(f"{url}{path}", {**AUTH, "X-Request-ID": request_id})
+            assert status == want
+        assert (await get_fresh(f"{url}/metrics"))[0] == 200
+    stderr = log.read_text()
+    lines = _access_lines(stderr)
+    assert [(line["request_id"], line["status"]) for line in lines] == [
+        (request_id, want) for _, request_id, want in calls][:expected]
+    assert API_KEY not in stderr and "demo-storeden-key" not in stderr
