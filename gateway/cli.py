@@ -171,19 +171,19 @@ def _demo(port: int) -> int:
 
 
 def _demo_banner(url: str, base_urls: Mapping[str, str]) -> str:
+    from .emulators import DEMO_CALLS
+
     auth = f'-H "Authorization: Bearer {DEMO_API_KEY}"'
     lines = [f"chat-gateway demo on {url}  (Ctrl-C to stop)",
              f"API key: {DEMO_API_KEY}", "emulated upstreams:"]
     lines += [f"  {name:14} {base}" for name, base in sorted(base_urls.items())]
-    lines += ["try:",
-              f"  curl -s {auth} {url}/v1/upstreams",
-              f"  curl -s {auth} '{url}/v1/storeden/chats'",
-              f"  curl -s {auth} '{url}/v1/storeden/chats/49077/messages?limit=5'",
-              f"  curl -s {auth} -H 'Content-Type: application/json' "
-              f"-d '{{\"text\": \"Ciao! 👋\"}}' {url}/v1/storeden/chats/49077/messages",
-              f"  curl -s {auth} '{url}/v1/superoffice/chats/341/messages?limit=3'",
-              f"  curl -s {url}/metrics | grep chat_gateway_requests_total",
-              f"  open {url}/openapi.json"]
+    lines += ["try:", f"  curl -s {auth} {url}/v1/upstreams"]
+    for method, path, body in DEMO_CALLS:
+        data = f" -H 'Content-Type: application/json' -d '{body}'" if body else ""
+        verb = "" if method == "GET" else f" -X {method}"
+        lines.append(f"  curl -s{verb} {auth}{data} '{url}{path}'")
+    lines += [f"  curl -s {url}/metrics | grep '^chat_gateway_requests_total'",
+              f"  curl -s {url}/openapi.json"]
     return "\n".join(lines)
 
 

@@ -27,8 +27,20 @@ __all__ = [
     "FaultInjector",
     "RecordedRequest",
     "RunningEmulators",
+    "DEMO_CALLS",
     "start_emulators",
 ]
+
+# Canonical calls worth trying against the demo: (method, path, JSON body or None).
+DEMO_CALLS: tuple[tuple[str, str, str | None], ...] = (
+    ("GET", "/v1/storeden/chats", None),
+    ("GET", "/v1/storeden/chats/49077/messages?limit=5", None),
+    ("POST", "/v1/storeden/chats/49077/messages", '{"text": "Ciao! 👋"}'),
+    ("GET", "/v1/smartsender/chats?unread=true", None),
+    ("GET", "/v1/superoffice/chats/341/messages?limit=3", None),
+    ("GET", "/v1/hapihub/chats/room-001/messages?limit=3", None),
+    ("GET", "/v1/spurtcommerce/me", None),
+)
 
 
 @dataclass(frozen=True)
