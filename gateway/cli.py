@@ -74,7 +74,8 @@ def _demo_env(base_urls: Mapping[str, str]) -> dict[str, str]:
 
     env = {"GATEWAY_API_KEYS": DEMO_API_KEY, "GATEWAY_CURSOR_SECRET": DEMO_CURSOR_SECRET}
     for name, spec in EMULATORS.items():
-        env.update(spec.env(base_urls.get(name, f"http://127.0.0.1:9{spec.base_path or '/'}")))
+        # `check --demo-env` has no emulators running: port 9 (discard) stands in
+        env.update(spec.env(base_urls.get(name, f"http://127.0.0.1:9{spec.base_path}")))
     return env
 
 

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from .canonical import OPERATIONS
-from .errors import (InternalError, NotFound, PayloadTooLarge, Problem, InvalidRequest,
+from .errors import (InternalError, NotFound, Problem, InvalidRequest,
                      MappingError, UpstreamUnavailable)
 from .logs import ACCESS
 from .metrics import Metrics, exposition_registry, method_label
@@ -138,8 +138,6 @@ async def problem_middleware(request: web.Request, handler):
         return await handler(request)
     except Problem as problem:
         return _problem_response(request, problem)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _problem_response(request, PayloadTooLarge(exc.text or "request body too large"))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -402,7 +402,7 @@ async def _run(client, rng: random.Random, chosen: list[Behaviour], batch: int =
         responses = await asyncio.gather(*[
             client.request(method, path, headers=headers, json=body)
             for method, path, headers, body in requests])
-        for behaviour, response in zip(chosen[start:start + batch], responses):
+        for behaviour, response in zip(chosen[start:start + batch], responses, strict=True):
             assert response.status == behaviour.status, (behaviour.name, await response.text())
             response.release()
 

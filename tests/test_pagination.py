@@ -211,10 +211,10 @@ def test_walking_cursors_returns_every_item_once_in_order(live, style, size, lim
     walked = live.run(walk_cursors(live.get, counter(live.emulators, style.upstream),
                                    style.path, limits))
     assert walked.ids == expected
-    for limit, calls in zip(walked.limits, walked.calls):
+    for limit, calls in zip(walked.limits, walked.calls, strict=True):
         assert 1 <= calls <= style.max_calls(limit), (limit, walked.calls)
     # every page but the last is full: the gateway never answers short while more exist
-    for limit, page in zip(walked.limits[:-1], walked.pages[:-1]):
+    for limit, page in zip(walked.limits[:-1], walked.pages[:-1], strict=True):
         assert len(page) == limit
 
 
@@ -234,7 +234,7 @@ def test_messages_added_while_walking_shift_nothing(live, style, size, limits, a
     walked = live.run(walk_cursors(live.get, counter(live.emulators, style.upstream),
                                    style.path, limits, between=arrive))
     assert walked.ids == expected
-    for limit, calls in zip(walked.limits, walked.calls):
+    for limit, calls in zip(walked.limits, walked.calls, strict=True):
         # +1: a page may be read ahead to find where the walk left off
         assert calls <= style.max_calls(limit) + 1, (limit, walked.calls)
 

@@ -18,7 +18,6 @@ from jsonschema import Draft202012Validator
 from yarl import URL
 
 from ..canonical import OPERATIONS
-from ..errors import ConfigError
 from ..mapping.auth import build_auth
 from ..mapping.expressions import Expression, ExpressionError, Template, TemplateTree
 from ..mapping.fields import ResourceMapper
