@@ -19,9 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .canonical import LIST_QUERY
 from .errors import InvalidCursor
 
-__all__ = ["CursorCodec", "Binding"]
+__all__ = ["CursorCodec", "Binding", "MAX_CURSOR_LENGTH"]
+
+MAX_CURSOR_LENGTH = LIST_QUERY["cursor"]["maxLength"]
 
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -76,6 +79,8 @@ class CursorCodec:
         return f"{_b64(payload)}.{_b64(self._sign(self._keys[self._signing], payload))}"
 
     def decode(self, cursor: str, binding: Binding) -> dict[str, Any]:
+        if not 1 <= len(cursor) <= MAX_CURSOR_LENGTH:
+            raise InvalidCursor("the cursor is not one this gateway issued", reason="malformed")
         try:
             payload_text, signature_text = cursor.split(".")
             payload = _unb64(payload_text)

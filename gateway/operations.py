@@ -110,20 +110,19 @@ class _Pages:
 
 async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
                 context: dict[str, Any], options: jmespath.Options) -> ListResult:
-    keep, stop = _predicates(call)
+    after = call.query.get("after") if call.operation.after == "gateway" else None
+    keep, stop = _predicates(call, after)
     result = await walk(call.operation.paginator, _Pages(client, call, request, context, options),  # type: ignore[arg-type]
                         call.position, limit=call.limit, keep=keep, stop=stop,
                         max_pages=call.max_pages)
-    after = call.query.get("after")
-    if (after is not None and call.operation.after == "gateway" and not result.stopped
+    if (after is not None and not result.stopped
             and call.position is None and result.next_position is None):
         # The whole chat was read without meeting it: polling from it would be wrong.
         raise NotFound(f"message {after!r} (after) is not in chat {call.chat_id!r}")
     return ListResult(result.items, result.next_position)
 
 
-def _predicates(call: Call):
-    after = call.query.get("after") if call.operation.after == "gateway" else None
+def _predicates(call: Call, after: str | None):
     gateway_filters = {name: call.query[name] for name, mode in call.operation.filters.items()
                        if mode == "gateway" and call.query.get(name) is not None}
 
@@ -157,7 +156,7 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
     if link is not None:
         url = upstream.base_url.join(URL(link))  # a relative link is on the upstream
         if not same_origin(upstream, url):
-            raise client.reject_link(upstream, call.operation.name, link)
+            raise client.reject_link(upstream, call.operation.name, url)
         url = url.update_query(upstream.auth.query) if upstream.auth.query else url
     else:
         path = request.path.render(context, options, escape=lambda v: quote(v, safe=""))

@@ -69,12 +69,10 @@ class UpstreamClient:
             self._metrics.upstream_duration.labels(upstream.name, operation, outcome).observe(
                 max(0.0, self._clock() - started))
 
-    def reject_link(self, upstream: UpstreamSpec, operation: str, url: str) -> UpstreamError:
+    def reject_link(self, upstream: UpstreamSpec, operation: str, url: URL) -> UpstreamError:
         self._metrics.upstream_requests.labels(upstream.name, operation, "none", "rejected").inc()
-        target = URL(url)
-        where = target.origin() if target.is_absolute() else target.path
-        return UpstreamError(f"{upstream.name} linked to {where}, outside its configured "
-                             "base URL; the link was not followed")
+        return UpstreamError(f"{upstream.name} linked to {url.with_query(None)}, outside its "
+                             "configured base URL; the link was not followed")
 
     async def _exchange(self, upstream: UpstreamSpec, request: OutboundRequest
                         ) -> tuple[int, str, Any, bytes]:
