@@ -23,7 +23,7 @@ server redacts configured secrets from every detail before it is sent.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 __all__ = [
     "GatewayError",
@@ -42,7 +42,17 @@ __all__ = [
     "UpstreamUnavailable",
     "UpstreamTimeout",
     "InternalError",
+    "MappingStage",
+    "MAPPING_STAGES",
+    "CursorReason",
+    "CURSOR_REASONS",
 ]
+
+# Closed sets, because they are metric labels: the metrics pre-create a series for each.
+MappingStage = Literal["decode", "envelope", "map"]
+MAPPING_STAGES: tuple[MappingStage, ...] = get_args(MappingStage)
+CursorReason = Literal["malformed", "unknown_key", "bad_signature", "expired", "mismatch"]
+CURSOR_REASONS: tuple[CursorReason, ...] = get_args(CursorReason)
 
 
 class GatewayError(Exception):
@@ -97,8 +107,10 @@ class InvalidRequest(Problem):
 class InvalidCursor(InvalidRequest):
     type_, title = "invalid-cursor", "Invalid cursor"
 
-    def __init__(self, detail: str, *, reason: str) -> None:
+    def __init__(self, detail: str, *, reason: CursorReason) -> None:
         super().__init__(detail, field="cursor")
+        if reason not in CURSOR_REASONS:
+            raise ValueError(f"unknown cursor rejection reason {reason!r}")
         self.reason = reason
 
 
@@ -143,8 +155,10 @@ class UpstreamError(Problem):
 class MappingError(UpstreamError):
     type_, title = "upstream-unreadable", "Upstream answer could not be read"
 
-    def __init__(self, detail: str, *, stage: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, stage: MappingStage, **extra: Any) -> None:
         super().__init__(detail, **extra)
+        if stage not in MAPPING_STAGES:
+            raise ValueError(f"unknown mapping stage {stage!r}")
         self.stage = stage
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import multiprocess
@@ -36,6 +36,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from . import __version__
+from .errors import CURSOR_REASONS, MAPPING_STAGES
 
 __all__ = ["Metrics", "exposition_registry", "method_label", "LATENCY_BUCKETS"]
 
@@ -140,8 +141,12 @@ class Metrics:
             "chat_gateway_build_info", "Version of chat-gateway and Python = 1.",
             ["version", "python_version"], registry=r, multiprocess_mode="livemax")
         self.build_info.labels(__version__, platform.python_version()).set(1)
-        for result in ("success", "failure"):  # alerts compare increases: start both at 0
+        # Alerts take rate()/increase() of these: a series must exist at 0 before its first
+        # increment, or that first increment is invisible to them.
+        for result in ("success", "failure"):
             self.config_loads.labels(result)
+        for reason in CURSOR_REASONS:
+            self.cursor_rejections.labels(reason)
         self._config_hash: str | None = None
 
     def config_loaded(self, sha256: str, now: float) -> None:
@@ -154,6 +159,13 @@ class Metrics:
                 self.config_info.remove(self._config_hash)
         self.config_info.labels(sha256).set(1)
         self._config_hash = sha256
+
+    def routes_known(self, routes: Mapping[str, Iterable[str]]) -> None:
+        """Create the per-route series alerts rate() over, at 0 (route name → operations)."""
+        for route, operations in routes.items():
+            for operation in operations:
+                for stage in MAPPING_STAGES:
+                    self.mapping_failures.labels(route, operation, stage)
 
     def config_failed(self) -> None:
         self.config_loads.labels("failure").inc()

@@ -64,7 +64,7 @@ class GatewayState:
             return False
         self.loaded = loaded  # one assignment: a request sees the old or the new, never a mix
         logging.getLogger("chat_gateway").setLevel(loaded.config.log_level)
-        self.metrics.config_loaded(loaded.config.sha256, self.clock())
+        _loaded_metrics(self.metrics, loaded.config, self.clock())
         log.info("config reloaded", extra={"sha256": loaded.config.sha256})
         return True
 
@@ -76,6 +76,11 @@ def _load(path: Path, env: Mapping[str, str], clock: Callable[[], float]) -> _Lo
                    build_openapi(routes, version=__version__))
 
 
+def _loaded_metrics(metrics: Metrics, config: GatewayConfig, now: float) -> None:
+    metrics.config_loaded(config.sha256, now)
+    metrics.routes_known({name: route.operations for name, route in config.routes.items()})
+
+
 def load_state(path: str | Path, env: Mapping[str, str], metrics: Metrics,
                clock: Callable[[], float]) -> GatewayState:
     """First load: a bad config raises (the process must not start on it)."""
@@ -84,7 +89,7 @@ def load_state(path: str | Path, env: Mapping[str, str], metrics: Metrics,
     except ConfigError:
         metrics.config_failed()
         raise
-    metrics.config_loaded(loaded.config.sha256, clock())
+    _loaded_metrics(metrics, loaded.config, clock())
     return GatewayState(Path(path), dict(env), metrics, clock, loaded)
 
 

@@ -33,8 +33,10 @@ from gateway.emulators.smartsender import DEMO_TOKEN as SMARTSENDER_TOKEN
 from gateway.emulators.spurtcommerce import DEMO_TOKEN as SPURTCOMMERCE_TOKEN
 from gateway.emulators.storeden import DEMO_EXCHANGE, DEMO_KEY
 from gateway.emulators.superoffice import DEMO_AUTH
+from gateway.errors import CURSOR_REASONS, MAPPING_STAGES, InvalidCursor, MappingError
 from gateway.metrics import CALL_BUCKETS, LATENCY_BUCKETS
 from gateway.server import create_app
+from gateway.state import STATE
 from tests.conftest import API_KEY, AUTH, ROUTES, SECRET, recorded
 
 Series = tuple[str, frozenset[tuple[str, str]]]
@@ -286,6 +288,29 @@ async def test_no_created_series_and_one_info_series_each(gateway):
         assert [value for (name, _), value in samples.items() if name == info] == [1.0]
 
 
+async def test_series_that_alerts_rate_over_exist_at_zero_before_any_failure(gateway):
+    """rate()/increase() cannot see a counter's first increment if it has no earlier sample."""
+    samples = await scrape(gateway)
+    state = gateway.app[STATE]
+    for route_name, route in state.config.routes.items():
+        for operation in route.operations:
+            for stage in MAPPING_STAGES:
+                key = series("chat_gateway_mapping_failures_total", upstream=route_name,
+                             operation=operation, stage=stage)
+                assert samples.get(key) == 0.0, key
+    for reason in CURSOR_REASONS:
+        assert samples.get(series("chat_gateway_cursor_rejections_total", reason=reason)) == 0.0
+    for result in ("success", "failure"):
+        assert series("chat_gateway_config_loads_total", result=result) in samples
+
+
+def test_mapping_stages_and_cursor_reasons_are_closed_sets():
+    with pytest.raises(ValueError):
+        MappingError("x", stage="parse")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        InvalidCursor("x", reason="stale")  # type: ignore[arg-type]
+
+
 async def test_name_filter_serves_only_the_named_families(gateway):
     assert (await gateway.get("/v1/storeden/chats", headers=AUTH)).status == 200
     response = await gateway.get("/metrics?name[]=chat_gateway_requests_total"
@@ -436,7 +461,7 @@ async def test_series_count_does_not_grow_with_traffic(gateway, emulators):
     assert total == 10_100
     assert unbounded_labels(after_10k) == set()
     rejected = {dict(labels)["reason"]: value for (name, labels), value in after_10k.items()
-                if name == "chat_gateway_cursor_rejections_total"}
+                if name == "chat_gateway_cursor_rejections_total" and value}
     assert set(rejected) == {"malformed", "bad_signature"}
     assert len(after_10k) == len(after_100)
     assert set(after_10k) == set(after_100)
