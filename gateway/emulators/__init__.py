@@ -1,4 +1,4 @@
-"""In-process emulators of the five upstream chat APIs, for the demo and the tests.
+"""In-process emulators of the seven upstream chat APIs, for the demo and the tests.
 
 The only place in the project that names vendors in Python. Each emulator is an aiohttp
 app built fresh by its ``create_app()`` (demo credentials by default) and keeps, under
@@ -14,7 +14,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from . import hapihub, smartsender, spurtcommerce, storeden, superoffice
+from . import github, hapihub, slack, smartsender, spurtcommerce, storeden, superoffice
 from .common import FAULTS, RECORDED, STORE, ChatStore, FaultInjector, RecordedRequest
 
 __all__ = [
@@ -57,6 +57,8 @@ EMULATORS: dict[str, EmulatorSpec] = {
     "storeden": EmulatorSpec("storeden", storeden.BASE_PATH, storeden.create_app, storeden.env),
     "superoffice": EmulatorSpec("superoffice", superoffice.BASE_PATH, superoffice.create_app, superoffice.env),
     "hapihub": EmulatorSpec("hapihub", hapihub.BASE_PATH, hapihub.create_app, hapihub.env),
+    "slack": EmulatorSpec("slack", slack.BASE_PATH, slack.create_app, slack.env),
+    "github": EmulatorSpec("github", github.BASE_PATH, github.create_app, github.env),
 }
 
 

@@ -16,7 +16,7 @@ import json
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol, get_args
 
@@ -90,6 +90,7 @@ class Fault:
     status: int
     body: bytes | None
     content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def matches(self, path: str) -> bool:
         return self.path is None or self.path.search(path) is not None
@@ -111,11 +112,13 @@ class FaultInjector:
         status: int = 500,
         body: bytes | None = None,
         content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Inject ``kind`` into the next ``times`` requests (-1: forever) whose path
         ``path`` (a regex) searches, or any path when None.
 
-        ``delay`` sleeps then serves normally; ``status`` answers ``status`` with ``body``;
+        ``delay`` sleeps then serves normally; ``status`` answers ``status`` with ``body``
+        (and ``headers``, e.g. ``Retry-After``);
         ``malformed`` answers 200 with a truncated body in the format the request asked
         for; ``drop`` closes the connection unanswered. An aiohttp client silently
         retries an idempotent request once when a reused keep-alive connection drops,
@@ -126,7 +129,7 @@ class FaultInjector:
         if times == 0 or times < -1:
             raise ValueError(f"times must be positive or -1 (forever), got {times}")
         pattern = re.compile(path) if path is not None else None
-        self._faults.append(Fault(kind, pattern, times, delay, status, body, content_type))
+        self._faults.append(Fault(kind, pattern, times, delay, status, body, content_type, dict(headers or {})))
 
     def clear(self) -> None:
         self._faults.clear()
@@ -184,7 +187,8 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         await asyncio.sleep(fault.delay)
         return await handler(request)
     if fault.kind == "status":
-        return web.Response(status=fault.status, body=fault.body or b"", headers={"Content-Type": fault.content_type})
+        headers = {**fault.headers, "Content-Type": fault.content_type}
+        return web.Response(status=fault.status, body=fault.body or b"", headers=headers)
     if fault.kind == "malformed":
         return _malformed(request)
     # "drop": close the socket; aiohttp then fails to write the 500 and the client

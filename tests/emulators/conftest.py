@@ -17,6 +17,9 @@ AUTH: dict[str, dict[str, str]] = {
     "storeden": {"key": "demo-storeden-key", "exchange": "demo-storeden-exchange"},
     "superoffice": {"Authorization": "SoTicket 7T:ZGVtbw=="},
     "hapihub": {"Authorization": "Bearer demo-hapihub-token"},
+    "slack": {"Authorization": "Bearer xoxb-17-2024-demo-slack-bot-token"},
+    "github": {"Authorization": "Bearer ghp_demoGatewayToken0123456789abcdef0000",
+               "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
 }
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]

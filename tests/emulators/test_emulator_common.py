@@ -18,6 +18,8 @@ LIST_PATH = {
     "storeden": "/messages/chat_list.json",
     "superoffice": "/ChatSession",
     "hapihub": "/chat-rooms",
+    "slack": "/conversations.list",
+    "github": "/repos/acme/support/issues",
 }
 ENV_KEYS = {
     "SPURTCOMMERCE_BASE_URL", "SPURTCOMMERCE_TOKEN", "SPURTCOMMERCE_TIMEZONE",
@@ -25,10 +27,12 @@ ENV_KEYS = {
     "STOREDEN_BASE_URL", "STOREDEN_KEY", "STOREDEN_EXCHANGE",
     "SUPEROFFICE_BASE_URL", "SUPEROFFICE_AUTH",
     "HAPIHUB_BASE_URL", "HAPIHUB_TOKEN", "HAPIHUB_ACCOUNT_ID",
+    "SLACK_BASE_URL", "SLACK_TOKEN", "SLACK_BOT_USER_ID",
+    "GITHUB_BASE_URL", "GITHUB_TOKEN", "GITHUB_OWNER", "GITHUB_REPO", "GITHUB_LOGIN",
 }  # fmt: skip
 
 
-async def test_start_emulators_serves_all_five(auth: dict[str, dict[str, str]]) -> None:
+async def test_start_emulators_serves_all(auth: dict[str, dict[str, str]]) -> None:
     async with await start_emulators() as running:
         env = running.env()
         assert set(env) == ENV_KEYS
@@ -90,6 +94,9 @@ async def test_status_fault_fires_before_auth_and_counts_down(make_client: Any) 
     client.app[FAULTS].add("status", status=429, body="Zu viele 🐢".encode(), content_type="text/plain; charset=utf-8")
     response = await client.get("/v1/chats")
     assert response.status == 429 and response.charset == "utf-8" and await response.text() == "Zu viele 🐢"
+    client.app[FAULTS].add("status", status=429, headers={"Retry-After": "30"})
+    response = await client.get("/v1/chats")
+    assert response.status == 429 and response.headers["Retry-After"] == "30"
 
 
 async def test_fault_path_regex_and_forever_and_clear(make_client: Any, auth: dict[str, dict[str, str]]) -> None:
