@@ -1,12 +1,7 @@
 """Compiled JMESPath expressions and `{expr}` templates.
 
-Mappings select and compute values with JMESPath (compiled once at load time). Two
-functions are added to the standard set:
-
-- `ctx('chat_id')` reads the operation context (path ids, canonical query and body,
-  upstream vars, earlier steps) from inside a field expression;
-- `parse_json(s)` decodes JSON held in a string (a vendor nesting a payload in a text
-  field); text that is not JSON is a mapping failure, never silently `{}`.
+Mappings select and compute values with JMESPath (compiled once at load time), with
+the functions of `functions.py` added (`ctx()`, `parse_json()`, string functions, `if()`).
 
 A template is a string with `{expr}` placeholders evaluated against the context. A
 template that is one placeholder and nothing else yields the raw value (a number stays a
@@ -15,18 +10,17 @@ number, null drops an optional query parameter); otherwise the values are joined
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jmespath
 import jmespath.exceptions
-from jmespath import functions
 
 from ..errors import MappingError
+from .functions import MappingFunctions
 
-__all__ = ["Expression", "Template", "TemplateTree", "compile_expression", "ExpressionError"]
+__all__ = ["Expression", "Template", "TemplateTree", "ExpressionError", "options_for", "text_of"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -35,30 +29,8 @@ class ExpressionError(ValueError):
     """A JMESPath expression or template that does not compile."""
 
 
-class _Functions(functions.Functions):
-    def __init__(self, context: Mapping[str, Any]) -> None:
-        super().__init__()
-        self._context = context
-
-    @functions.signature({"types": ["string"]})
-    def _func_ctx(self, path: str) -> Any:
-        value: Any = self._context
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
-        return value
-
-    @functions.signature({"types": ["string", "null"]})
-    def _func_parse_json(self, text: str | None) -> Any:
-        if text is None or text == "":
-            return None
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise MappingError(f"text is not JSON: {exc}", stage="map") from exc
-
-
 def options_for(context: Mapping[str, Any]) -> jmespath.Options:
-    return jmespath.Options(custom_functions=_Functions(context))
+    return jmespath.Options(custom_functions=MappingFunctions(context))
 
 
 class Expression:
@@ -106,10 +78,6 @@ def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
     return None
 
 
-def compile_expression(source: str) -> Expression:
-    return Expression(source)
-
-
 class Template:
     """A string with `{expr}` placeholders, compiled once."""
 
@@ -127,10 +95,6 @@ class Template:
         if pos < len(source):
             self._parts.append(source[pos:])
         self._whole = len(self._parts) == 1 and isinstance(self._parts[0], Expression)
-
-    @property
-    def is_constant(self) -> bool:
-        return not any(isinstance(p, Expression) for p in self._parts)
 
     def render(self, context: Mapping[str, Any], options: jmespath.Options | None = None,
                escape: Callable[[str], str] | None = None) -> Any:

@@ -9,6 +9,11 @@ A mapping's `fields:` mirrors the canonical resource. Each leaf is one of:
     direction: {from: sender.type, map: {contact: inbound, "*": outbound}}
     created_at: {from: created, as: datetime, format: "%d/%m/%Y %H:%M"}
     assignee_id: {from: operator.id, default: null}
+    contact: {when: user, id: user.id, name: user.name}   # null when `user` is falsy
+
+An object field (`contact`, `last_message`, `sender`) is mapped field by field; with
+`when:` (JMESPath over the record) it is null when that is falsy, instead of an object
+of nulls. `contact: null` leaves it out altogether.
 
 Values are converted to the canonical field's type unless `as:` says how (dates are
 read in the upstream's zone when they carry none). `map` translates upstream values
@@ -27,6 +32,7 @@ import jmespath
 from ..canonical import RESOURCE_FIELDS
 from ..errors import MappingError
 from .expressions import Expression, ExpressionError, text_of
+from .functions import truthy
 from .values import CONVERTERS, ConversionError
 
 __all__ = ["ResourceMapper"]
@@ -117,6 +123,20 @@ def _media(item: Any, name: str) -> dict[str, Any]:
     raise MappingError(f"field {name}: a media item needs a url, got {item!r}", stage="map")
 
 
+class _Object:
+    """A canonical object field: its own tree, null when `when` is falsy."""
+
+    __slots__ = ("when", "tree")
+
+    def __init__(self, when: Expression | None, tree: dict[str, Any]) -> None:
+        self.when, self.tree = when, tree
+
+    def apply(self, record: Any, options: jmespath.Options, zone: tzinfo) -> Any:
+        if self.when is not None and not truthy(self.when.search(record, options)):
+            return None
+        return _apply(self.tree, record, options, zone)
+
+
 class ResourceMapper:
     """Builds one canonical resource from one upstream record."""
 
@@ -152,10 +172,22 @@ def _compile(shape: dict[str, Any], spec: dict[str, Any], error_at: ErrorAt,
             if _is_leaf(spec[name]):
                 raise error_at((*path, name), f"{name} is an object: map its fields "
                                               f"{sorted(kind)}, or null")
-            tree[name] = _compile(kind, spec[name], error_at, (*path, name), f"{prefix}{name}.")
+            tree[name] = _object(kind, spec[name], error_at, (*path, name), f"{prefix}{name}.")
         else:
             tree[name] = _Leaf(prefix + name, kind, spec[name], error_at, (*path, name))
     return tree
+
+
+def _object(shape: dict[str, Any], spec: dict[str, Any], error_at: ErrorAt,
+            path: tuple[Any, ...], prefix: str) -> _Object:
+    fields = {k: v for k, v in spec.items() if k != "when"}
+    when = None
+    if "when" in spec:
+        try:
+            when = Expression(str(spec["when"]))
+        except ExpressionError as exc:
+            raise error_at((*path, "when"), str(exc)) from None
+    return _Object(when, _compile(shape, fields, error_at, path, prefix))
 
 
 def _apply(tree: dict[str, Any], record: Any, options: jmespath.Options,
@@ -164,8 +196,8 @@ def _apply(tree: dict[str, Any], record: Any, options: jmespath.Options,
     for name, node in tree.items():
         if isinstance(node, _Leaf):
             out[name] = node.apply(record, options, zone)
-        elif isinstance(node, dict):
-            out[name] = _apply(node, record, options, zone)
+        elif isinstance(node, _Object):
+            out[name] = node.apply(record, options, zone)
         else:
             out[name] = list(node) if isinstance(node, list) else node
     return out
