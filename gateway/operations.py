@@ -15,16 +15,20 @@ from urllib.parse import quote
 import jmespath
 from yarl import URL
 
-from .config.model import OperationSpec, RequestSpec, Route
+from multidict import CIMultiDict
+
+from .config.model import BodySpec, OperationSpec, RequestSpec, Route
 from .errors import MappingError, NotFound
 from .mapping.codecs import ENCODERS
-from .mapping.expressions import options_for
+from .exchange import Answer, Extra
+from .mapping.expressions import Expression, TemplateTree, options_for
 from .paginators import walk
 from .upstream import OutboundRequest, UpstreamClient, same_origin
 
 __all__ = ["Call", "ListResult", "execute"]
 
 _ACCEPT = {"json": "application/json", "xml": "application/xml"}
+_NO_FIELDS = TemplateTree({})
 
 
 @dataclass
@@ -94,9 +98,12 @@ class _Pages:
         self._client, self._call, self._request = client, call, request
         self._context, self._options = context, options
 
-    async def fetch(self, query: dict[str, str] | None = None, url: str | None = None) -> Any:
+    async def fetch(self, extra: Extra | None = None, url: str | None = None) -> Answer:
         return await _send(self._client, self._call, self._request, self._context,
-                           self._options, extra_query=query, link=url)
+                           self._options, extra=extra, link=url, with_headers=True)
+
+    def search(self, expression: Expression, body: Any) -> Any:
+        return expression.search(body, self._options)
 
     def items(self, body: Any) -> list[dict[str, Any]]:
         records = self._call.operation.items.search(body, self._options)  # type: ignore[union-attr]
@@ -150,8 +157,9 @@ _FILTERS = {
 
 
 async def _send(client: UpstreamClient, call: Call, request: RequestSpec, context: dict[str, Any],
-                options: jmespath.Options, extra_query: dict[str, str] | None = None,
-                link: str | None = None) -> Any:
+                options: jmespath.Options, extra: Extra | None = None,
+                link: str | None = None, with_headers: bool = False) -> Any:
+    extra = extra or Extra()
     upstream = call.route.upstream
     if link is not None:
         url = upstream.base_url.join(URL(link))  # a relative link is on the upstream
@@ -164,23 +172,29 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
             raise NotFound(f"{upstream.name} has no record for {request.path.source}")
         query = {k: v for k, t in request.query.items()
                  if (v := _text(t.render(context, options))) is not None}
-        query.update(extra_query or {})
+        query.update((k, t) for k, v in extra.query.items() if (t := _text(v)) is not None)
         query.update(upstream.auth.query)
         url = URL(str(upstream.base_url) + path, encoded=True).with_query(query)
-    headers = {"Accept": _ACCEPT[request.format], "X-Request-ID": call.request_id,
-               **upstream.auth.headers}
+    headers = CIMultiDict({"Accept": _ACCEPT[request.format], "X-Request-ID": call.request_id})
+    headers.update(upstream.auth.headers)
     for name, template in request.headers.items():
         value = template.render(context, options)
         if value is not None:
             headers[name] = str(value)
+    headers.update((k, t) for k, v in extra.headers.items() if (t := _text(v)) is not None)
     data = None
-    if request.body is not None:
-        fields = request.body.fields.render(context, options)
-        data, headers["Content-Type"] = ENCODERS[request.body.encoding](
-            fields, root=request.body.root, namespace=request.body.namespace)
+    if request.body is not None or extra.body:
+        body = request.body or BodySpec("json" if request.format == "json" else "xml", _NO_FIELDS)
+        fields = body.fields.render(context, options)
+        if extra.body:
+            fields = {**(fields or {}), **extra.body}
+        data, content_type = ENCODERS[body.encoding](fields, root=body.root,
+                                                     namespace=body.namespace)
+        headers.setdefault("Content-Type", content_type)  # one the mapping declares wins
     call.upstream_calls += 1
     return await client.call(upstream, call.operation.name, OutboundRequest(
-        request.method, url, headers, data, request.format))
+        request.method, url, dict(headers), data, request.format, options=options),
+        with_headers=with_headers)
 
 
 def _text(value: Any) -> str | None:

@@ -17,19 +17,32 @@ duplicates, no gaps, for up to about one upstream page of new items between two 
                  upstream's own origin and prefix — checked by the fetcher)
     offset       ?skip=O&limit=N, asks for one item more than it needs to know whether
                  more exist (and, resuming, re-reads the last item served to see shifts)
+    cursor       a token read from the answer (body or header) is sent back, with the
+                 request's own other arguments, for the next page; no token (or a
+                 `has_more` that is false) ends; pages may be short while more exist
+    link_header  RFC 8288 `Link: <…>; rel="next"` (same origin and prefix rules as next_url)
+
+Each style names its `type:` (`TYPE`), its keys (`SCHEMA`, a JSON Schema fragment) and
+its docs (the class docstring) itself; `PAGINATORS` is built from the classes.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .errors import MappingError
-from .mapping.expressions import Expression
+from yarl import URL
 
-__all__ = ["Page", "PageSource", "Paginator", "PAGINATORS", "build_paginator", "walk", "Walk"]
+from .errors import MappingError
+from .exchange import Answer, Extra, RequestOption
+from .mapping.expressions import Expression
+from .mapping.functions import truthy
+
+__all__ = ["Page", "PageSource", "Paginator", "PAGINATORS", "build_paginator", "walk", "Walk",
+           "parse_link_header"]
 
 Position = dict[str, Any]
 _RESYNC_WINDOW = 20  # resuming an offset walk, items asked for at least (not calls)
@@ -38,9 +51,12 @@ _RESYNC_WINDOW = 20  # resuming an offset walk, items asked for at least (not ca
 class PageSource(Protocol):
     """What a paginator may ask of the operation: one upstream call, and its items."""
 
-    async def fetch(self, query: dict[str, str] | None = None, url: str | None = None) -> Any: ...
+    async def fetch(self, extra: Extra | None = None, url: str | None = None) -> Answer: ...
 
     def items(self, body: Any) -> list[dict[str, Any]]: ...
+
+    def search(self, expression: Expression, body: Any) -> Any:
+        """Evaluate a paging expression over an answer, with the call's `ctx()`."""
 
 
 @dataclass
@@ -142,7 +158,7 @@ class NoPaging:
 
     async def pages(self, source: PageSource, position: Position | None,
                     remaining: Callable[[], int]) -> AsyncIterator[Page]:
-        items = source.items(await source.fetch())
+        items = source.items((await source.fetch()).body)
         if self._keys:
             items.sort(key=self._sort_key, reverse=self._reverse)
         start = position.get("s", 0) if position else 0
@@ -168,8 +184,8 @@ def _sortable(value: Any, kind: str) -> tuple[int, Any]:
 class PageNumberPaging:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.page_size = spec["page_size"]
-        self._page_param = spec.get("page_param", "page")
-        self._size_param = spec.get("size_param", "limit")
+        self._page = RequestOption.from_spec(spec.get("page_param", "page"))
+        self._size = RequestOption.from_spec(spec.get("size_param", "limit"))
         self._first = spec.get("first_page", 1)
         self._total = Expression(spec["total_pages"]) if "total_pages" in spec else None
 
@@ -178,12 +194,12 @@ class PageNumberPaging:
         offset = position.get("o", 0) if position else 0
         number, start = divmod(offset, self.page_size)
         while True:
-            body = await source.fetch({self._page_param: str(number + self._first),
-                                       self._size_param: str(self.page_size)})
+            body = (await source.fetch(Extra.of((self._page, number + self._first),
+                                                (self._size, self.page_size)))).body
             items = source.items(body)
             base = number * self.page_size
             if self._total is not None:
-                total = self._total.search(body)
+                total = source.search(self._total, body)
                 has_next = isinstance(total, (int, float, str)) and \
                     number + self._first < int(float(total))
             else:
@@ -192,39 +208,151 @@ class PageNumberPaging:
             number, start = number + 1, 0
 
 
-class NextUrlPaging:
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.page_size = spec.get("page_size")
-        self._next = Expression(spec["next"])
+class _ChainedPaging:
+    """Each answer names the next page — a URL or a token — which the position holds
+    (`key`) with the items of the page already served (`s`)."""
+
+    key = ""
+    page_size: int | None
+
+    async def _fetch(self, source: PageSource, here: str | None) -> Answer:
+        raise NotImplementedError
+
+    def _following(self, source: PageSource, answer: Answer) -> str | None:
+        raise NotImplementedError
+
+    def _repeats(self, following: str) -> str:
+        raise NotImplementedError
 
     async def pages(self, source: PageSource, position: Position | None,
                     remaining: Callable[[], int]) -> AsyncIterator[Page]:
-        url = position.get("u") if position else None
+        here = position.get(self.key) if position else None
         start = position.get("s", 0) if position else 0
-        seen = {url}
+        seen = {here}
         while True:
-            body = await source.fetch(url=url)
-            items = source.items(body)
-            next_url = self._next.search(body) or None
-            if next_url is not None and not isinstance(next_url, str):
-                raise MappingError("the next-page link is not a URL", stage="map")
-            if next_url is not None and next_url in seen:  # a loop would serve items twice
-                raise MappingError(f"the next-page link {next_url} repeats an earlier page",
-                                   stage="map")
-            seen.add(next_url)
-            yield Page(items, start, self._resumer(url, next_url, len(items)), next_url is not None)
-            url, start = next_url, 0
+            answer = await self._fetch(source, here)
+            items = source.items(answer.body)
+            following = self._following(source, answer)
+            if following is not None and following in seen:  # a loop would serve items twice
+                raise MappingError(self._repeats(following), stage="map")
+            seen.add(following)
+            yield Page(items, start, _resumer(self.key, here, following, len(items)),
+                       following is not None)
+            here, start = following, 0
 
-    @staticmethod
-    def _resumer(url: str | None, next_url: str | None, size: int) -> Callable[[int], Position]:
-        return lambda i: {"u": next_url, "s": 0} if i >= size else {"u": url, "s": i}
+
+class _LinkedPaging(_ChainedPaging):
+    """Pages that name the next page's URL; a subclass says where the link is."""
+
+    key = "u"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.page_size = spec.get("page_size")
+        self._size = RequestOption.from_spec(spec.get("size_param"))
+
+    def _next_link(self, source: PageSource, answer: Answer) -> Any:
+        raise NotImplementedError
+
+    async def _fetch(self, source: PageSource, here: str | None) -> Answer:
+        # the page size goes on the first request; links carry it on
+        return await source.fetch(
+            Extra.of((self._size, self.page_size)) if here is None else None, url=here)
+
+    def _following(self, source: PageSource, answer: Answer) -> str | None:
+        link = self._next_link(source, answer) or None
+        if link is not None and not isinstance(link, str):
+            raise MappingError("the next-page link is not a URL", stage="map")
+        return link
+
+    def _repeats(self, following: str) -> str:
+        return f"the next-page link {following} repeats an earlier page"
+
+
+def _resumer(key: str, here: Any, following: Any, size: int) -> Callable[[int], Position]:
+    """Positions on a page named by `here` (URL or token): past its end, the next one."""
+    return lambda i: {key: following, "s": 0} if i >= size else {key: here, "s": i}
+
+
+class NextUrlPaging(_LinkedPaging):
+    """The answer body links the next page: `next` is a JMESPath to its URL."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self._next = Expression(spec["next"])
+
+    def _next_link(self, source: PageSource, answer: Answer) -> Any:
+        return source.search(self._next, answer.body)
+
+
+class LinkHeaderPaging(_LinkedPaging):
+    """RFC 8288: the answer's `Link` header has the `rel="next"` URL (GitHub, Zendesk)."""
+
+    def _next_link(self, source: PageSource, answer: Answer) -> Any:
+        for value in answer.headers.getall("Link", []) if answer.headers is not None else []:
+            link = parse_link_header(value).get("next")
+            if link is not None:
+                return str(answer.url.join(URL(link))) if answer.url is not None else link
+        return None
+
+
+_LINK = re.compile(r'''<([^>]*)>((?:\s*;\s*[^;,=\s]+(?:\s*=\s*(?:"[^"]*"|[^;,\s]*))?)*)''')
+_PARAM = re.compile(r''';\s*([^;,=\s]+)(?:\s*=\s*("[^"]*"|[^;,\s]*))?''')
+
+
+def parse_link_header(value: str) -> dict[str, str]:
+    """`<url>; rel="next last", <url2>; rel=prev` → {"next": url, "last": url, "prev": url2}.
+    Commas inside `<…>` and quoted values are part of them; the first link of a rel wins."""
+    links: dict[str, str] = {}
+    for match in _LINK.finditer(value):
+        for name, raw in _PARAM.findall(match.group(2)):
+            if name.lower() == "rel":
+                for rel in raw.strip('"').lower().split():
+                    links.setdefault(rel, match.group(1).strip())
+    return links
+
+
+class CursorPaging(_ChainedPaging):
+    """A token read from the answer — `token` (JMESPath over the body) or
+    `token_header` (a response header) — is sent back as `param` (query, header or body)
+    with the request's own other arguments. An empty or absent token ends the walk, as
+    does `has_more` (JMESPath) being false. Pages may be shorter than `page_size` while
+    more exist (only the token decides)."""
+
+    key = "t"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.page_size = spec.get("page_size")
+        self._size = RequestOption.from_spec(spec.get("size_param"))
+        self._param = RequestOption.from_spec(spec.get("param", "cursor"))
+        self._token = Expression(spec["token"]) if "token" in spec else None
+        self._header = spec.get("token_header")
+        if (self._token is None) == (self._header is None):
+            raise KeyError("token or token_header (one of them)")
+        self._has_more = Expression(spec["has_more"]) if "has_more" in spec else None
+
+    def _following(self, source: PageSource, answer: Answer) -> str | None:
+        if self._token is not None:
+            token = source.search(self._token, answer.body)
+        else:
+            token = answer.headers.get(self._header) if answer.headers is not None else None
+        if self._has_more is not None and not truthy(source.search(self._has_more, answer.body)):
+            return None
+        if isinstance(token, bool) or isinstance(token, (dict, list)):
+            raise MappingError("the next-page token is not a string", stage="map")
+        return None if token in (None, "") else str(token)
+
+    async def _fetch(self, source: PageSource, here: str | None) -> Answer:
+        return await source.fetch(Extra.of((self._size, self.page_size), (self._param, here)))
+
+    def _repeats(self, following: str) -> str:
+        return "the next-page token repeats an earlier page"
 
 
 class OffsetPaging:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.page_size = spec.get("max_page_size", 100)
-        self._offset_param = spec.get("offset_param", "offset")
-        self._limit_param = spec.get("limit_param", "limit")
+        self._offset = RequestOption.from_spec(spec.get("offset_param", "offset"))
+        self._limit = RequestOption.from_spec(spec.get("limit_param", "limit"))
 
     async def pages(self, source: PageSource, position: Position | None,
                     remaining: Callable[[], int]) -> AsyncIterator[Page]:
@@ -236,8 +364,8 @@ class OffsetPaging:
         window = _RESYNC_WINDOW if back else 0
         while True:
             size = min(self.page_size, max(remaining() + 1, window) + back)
-            body = await source.fetch({self._offset_param: str(offset - back),
-                                       self._limit_param: str(size)})
+            body = (await source.fetch(Extra.of((self._offset, offset - back),
+                                                (self._limit, size)))).body
             items = source.items(body)
             base = offset - back
             yield Page(items, back, lambda i, base=base: {"o": base + i}, len(items) >= size)
@@ -249,6 +377,8 @@ PAGINATORS: dict[str, Callable[[dict[str, Any]], Paginator]] = {
     "page_number": PageNumberPaging,
     "next_url": NextUrlPaging,
     "offset": OffsetPaging,
+    "cursor": CursorPaging,
+    "link_header": LinkHeaderPaging,
 }
 
 

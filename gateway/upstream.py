@@ -22,6 +22,7 @@ from yarl import URL
 from .config.model import UpstreamSpec
 from .errors import (MappingError, NotFound, Problem, RateLimited, UpstreamError,
                      UpstreamTimeout, UpstreamUnavailable, InvalidRequest)
+from .exchange import Answer
 from .mapping.codecs import decode_body
 from .metrics import Metrics
 
@@ -36,6 +37,7 @@ class OutboundRequest:
     data: bytes | None = None
     format: str = "json"
     extra: dict[str, Any] = field(default_factory=dict)
+    options: Any = None  # jmespath.Options carrying the call's ctx() for failure/error rules
 
 
 def same_origin(upstream: UpstreamSpec, url: URL) -> bool:
@@ -54,13 +56,16 @@ class UpstreamClient:
         self._clock = clock
         self._max_body = max_body_bytes
 
-    async def call(self, upstream: UpstreamSpec, operation: str, request: OutboundRequest) -> Any:
+    async def call(self, upstream: UpstreamSpec, operation: str, request: OutboundRequest, *,
+                   with_headers: bool = False) -> Any:
+        """The decoded body; with `with_headers`, an `Answer` (body, headers, URL)."""
         started = self._clock()
         code, outcome = "none", "ok"
         try:
             status, content_type, headers, body = await self._exchange(upstream, request)
             code = str(status)
-            return self._interpret(upstream, request, status, content_type, headers, body)
+            data = self._interpret(upstream, request, status, content_type, headers, body)
+            return Answer(data, headers, request.url) if with_headers else data
         except Problem as problem:
             outcome = _outcome(problem, code)
             raise
@@ -111,7 +116,8 @@ class UpstreamClient:
                    content_type: str, headers: Any, body: bytes) -> Any:
         if 200 <= status < 300:
             data = decode_body(body, content_type, request.format, upstream.xml_lists)
-            if upstream.failure is not None and _truthy(upstream.failure.search(data)):
+            failure = upstream.failure
+            if failure is not None and _truthy(failure.search(data, request.options)):
                 raise MappingError(f"{upstream.name} answered {status} but reported a failure: "
                                    f"{_detail(upstream, data, body)}", stage="envelope")
             return data
@@ -122,7 +128,8 @@ class UpstreamClient:
         detail = f"{upstream.name} answered {status}: {_detail(upstream, data, body)}"
         for rule in upstream.error_rules:
             if (rule.status in (None, status)) and (
-                    rule.when is None or _truthy(rule.when.search({"status": status, "body": data}))):
+                    rule.when is None or _truthy(rule.when.search({"status": status, "body": data},
+                                                                   request.options))):
                 return _raise_as(rule.answer, detail, headers)
         return _raise_as(_default_answer(status), detail, headers)
 

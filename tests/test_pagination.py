@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.emulators import FAULTS, STORE, start_emulators
 from gateway.errors import MappingError
+from gateway.exchange import Answer, Extra
 from gateway.paginators import build_paginator, walk
 from gateway.server import create_app
 from gateway.state import STATE
@@ -160,7 +161,10 @@ class Live:
     async def _start(self) -> None:
         self.emulators = await start_emulators("127.0.0.1")
         env = {**self.emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET}
-        self.app = create_app(ROUTES, env, registry=CollectorRegistry())
+        await self._serve(ROUTES, env)
+
+    async def _serve(self, routes: Any, env: dict[str, str]) -> None:
+        self.app = create_app(routes, env, registry=CollectorRegistry())
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -171,11 +175,14 @@ class Live:
         async with self.session.get(self.base + path, params=params, headers=AUTH) as response:
             return response.status, await response.json()
 
+    async def _stop(self) -> None:
+        await self.emulators.close()
+
     def close(self) -> None:
         async def stop() -> None:
             await self.session.close()
             await self._runner.cleanup()
-            await self.emulators.close()
+            await self._stop()
         self.run(stop())
         self.loop.close()
 
@@ -499,20 +506,24 @@ class FakeSource:
         self.pages, self.links, self.total = pages, links or {}, total
         self.fetched: list[tuple[dict[str, str] | None, str | None]] = []
 
-    async def fetch(self, query: dict[str, str] | None = None, url: str | None = None) -> Any:
+    async def fetch(self, extra: Extra | None = None, url: str | None = None) -> Answer:
+        query = extra.query if extra else None
         self.fetched.append((query, url))
         if query and "skip" in query:
             start, size = int(query["skip"]), int(query["take"])
-            return {"rows": self.pages[0][start:start + size]}
+            return Answer({"rows": self.pages[0][start:start + size]})
         if query and "page" in query:
             number = int(query["page"]) - 1
             rows = self.pages[number] if number < len(self.pages) else []
-            return {"rows": rows, "pages": self.total or len(self.pages)}
+            return Answer({"rows": rows, "pages": self.total or len(self.pages)})
         index = 0 if url is None else int(url.rsplit("=", 1)[1])
-        return {"rows": self.pages[index], "next": self.links.get(url)}
+        return Answer({"rows": self.pages[index], "next": self.links.get(url)})
 
     def items(self, body: Any) -> list[dict[str, Any]]:
         return [{"id": i} for i in body["rows"]]
+
+    def search(self, expression: Any, body: Any) -> Any:
+        return expression.search(body)
 
 
 PAGE_NUMBER = {"type": "page_number", "page_size": 3, "total_pages": "pages"}

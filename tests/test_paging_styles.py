@@ -319,3 +319,14 @@ async def test_a_link_header_off_the_upstream_is_a_502_and_not_followed(aiohttp_
 def test_the_upstream_tokens_need_url_encoding():
     assert any(c in token_of(10) for c in "+/=")
     assert json.dumps(token_of(None)) == '""'
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_canonical_page_ending_on_an_upstream_page_end_resumes_on_the_next(live, route):
+    """Upstream pages of 10, 5, 5, 10: limit 10 ends exactly on the first page's end, so
+    the cursor names the next page (no re-reading of the first): 20 more take 3 calls."""
+    expected = live.history.seed(30)
+    walked = live.run(walk_cursors(live.get, lambda: len(live.history.requests),
+                                   f"/v1/{route}/chats/C1/messages", [10, 20]))
+    assert walked.ids == expected
+    assert walked.calls == [1, 3] and [len(p) for p in walked.pages] == [10, 20]

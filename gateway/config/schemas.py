@@ -81,19 +81,25 @@ _REQUEST = _obj({
 
 _FIELDS = {"type": "object"}  # checked against the canonical resource when compiled
 
+_OPTION = {"oneOf": [_NONEMPTY, _obj({"name": _NONEMPTY,
+                                      "in": {"enum": ["query", "header", "body"]}}, ("name",))]}
+
 _PAGINATION = {
     "type": "object",
     "required": ["type"],
     "properties": {
-        "type": {"enum": ["none", "page_number", "next_url", "offset"]},
-        "page_param": _NONEMPTY,
-        "size_param": _NONEMPTY,
+        "type": {"enum": ["none", "page_number", "next_url", "offset", "cursor", "link_header"]},
+        "page_param": _OPTION,
+        "size_param": _OPTION,
+        "param": _OPTION,
+        "token": _NONEMPTY,
+        "token_header": _NONEMPTY,
         "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
         "first_page": {"type": "integer", "minimum": 0},
         "total_pages": _NONEMPTY,
         "next": _NONEMPTY,
-        "offset_param": _NONEMPTY,
-        "limit_param": _NONEMPTY,
+        "offset_param": _OPTION,
+        "limit_param": _OPTION,
         "max_page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
         "has_more": _NONEMPTY,
         "order": _obj({"by": {"type": "array", "minItems": 1, "items": _obj({
