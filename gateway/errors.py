@@ -78,6 +78,7 @@ class Problem(GatewayError):
     status = 500
     type_ = "internal"
     title = "Internal error"
+    upstream_status: int | None = None  # the upstream's HTTP status, when one answered
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -25,7 +26,7 @@ from .errors import (InternalError, NotFound, Problem, InvalidRequest,
 from .logs import ACCESS
 from .metrics import Metrics, exposition_registry, method_label
 from .pipeline import authenticate, dumps, handle
-from .state import (CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
+from .state import (CONSUMER, FAILURE, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
                     load_state)
 from .upstream import UpstreamClient
 
@@ -129,7 +130,8 @@ def _observe(request: web.Request, state: GatewayState, status: int, elapsed: fl
         "request_id": request[REQUEST_ID], "consumer": request.get(CONSUMER),
         "upstream": route, "operation": operation, "method": method,
         "route": resource.canonical if resource else None, "status": status,
-        "duration_ms": round(elapsed * 1000, 3), "upstream_calls": calls or 0})
+        "duration_ms": round(elapsed * 1000, 3), "upstream_calls": calls or 0,
+        **request.get(FAILURE, {})})
 
 
 @web.middleware
@@ -160,6 +162,7 @@ def _problem_response(request: web.Request, problem: Problem) -> web.Response:
     state: GatewayState = request.app[STATE]
     body = problem.body()
     body["detail"] = _redact(body["detail"], state.config.secrets)
+    request[FAILURE] = _failure(problem, body["detail"])
     body["request_id"] = request.get(REQUEST_ID)
     if ROUTE in request:
         body.setdefault("upstream", request[ROUTE])
@@ -173,6 +176,15 @@ def _problem_response(request: web.Request, problem: Problem) -> web.Response:
         body.setdefault("field", problem.field)
     return web.Response(status=problem.status, text=dumps(body), content_type=_PROBLEM,
                         headers=problem.headers())
+
+
+def _failure(problem: Problem, detail: str) -> dict[str, Any]:
+    """What the access line of a failed call adds: the operator's reason, already redacted."""
+    failure = {"problem": problem.type_, "upstream_status": problem.upstream_status,
+               "detail": detail}
+    if isinstance(problem, MappingError):
+        failure["stage"] = problem.stage
+    return failure
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:

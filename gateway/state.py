@@ -20,7 +20,7 @@ from .upstream import UpstreamClient
 from . import __version__
 
 __all__ = ["GatewayState", "STATE", "load_state", "REQUEST_ID", "CONSUMER", "ROUTE",
-           "OPERATION", "UPSTREAM_CALLS"]
+           "OPERATION", "UPSTREAM_CALLS", "FAILURE"]
 
 log = logging.getLogger("chat_gateway")
 
@@ -101,3 +101,4 @@ CONSUMER = web.RequestKey("consumer", str)
 ROUTE = web.RequestKey("route", str)
 OPERATION = web.RequestKey("operation", str)
 UPSTREAM_CALLS = web.RequestKey("upstream_calls", int)
+FAILURE = web.RequestKey("failure", dict)  # problem type, upstream status, redacted detail

@@ -68,6 +68,8 @@ class UpstreamClient:
             return Answer(data, headers, request.url) if with_headers else data
         except Problem as problem:
             outcome = _outcome(problem, code)
+            if code != "none":  # for the access log: which upstream answer this came from
+                problem.upstream_status = int(code)
             raise
         finally:
             self._metrics.upstream_requests.labels(upstream.name, operation, code, outcome).inc()

@@ -26,6 +26,7 @@ from tests.test_workers import get_fresh, serve
 MARKER = "marker-text-9c4e1a77f3"
 ACCESS_FIELDS = {"ts", "level", "logger", "msg", "request_id", "consumer", "upstream",
                  "operation", "method", "route", "status", "duration_ms", "upstream_calls"}
+FAILURE_FIELDS = {"problem", "upstream_status", "detail"}
 
 
 class Collect(logging.Handler):
@@ -83,7 +84,8 @@ async def test_one_json_line_per_canonical_call(gateway, logs):
     assert [line["request_id"] for line in lines] == ids
     assert ids[0] == "req-list-1"
     for line in lines:
-        assert set(line) == ACCESS_FIELDS, line
+        failed = FAILURE_FIELDS if line["status"] >= 400 else set()
+        assert set(line) == ACCESS_FIELDS | failed, line
         assert (line["level"], line["logger"], line["msg"]) == ("info", "chat_gateway.access",
                                                                 "request")
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
@@ -101,6 +103,34 @@ async def test_one_json_line_per_canonical_call(gateway, logs):
         ("GET", "unknown", "list_chats", "/v1/{upstream}/chats", 404, 0, "default"),
         ("GET", "unknown", "list_upstreams", "/v1/upstreams", 200, 0, "default"),
     ]
+
+
+async def test_a_failed_call_logs_its_problem_upstream_status_and_redacted_detail(
+        gateway, emulators, logs):
+    faults = emulators.apps["storeden"][FAULTS]
+    echo = b'{"error": 1, "message": "bad key demo-storeden-key, try later"}'
+    faults.add("status", status=500, body=echo)
+    assert (await gateway.get("/v1/storeden/chats", headers=AUTH)).status == 502
+    faults.add("malformed")
+    response = await gateway.get("/v1/storeden/chats", headers=AUTH)
+    assert response.status == 502
+    client_detail = (await response.json())["detail"]
+    faults.add("status", status=404, body=b'{"error": 1, "message": "no such chat"}')
+    assert (await gateway.get("/v1/storeden/chats/1/messages", headers=AUTH)).status == 404
+    assert (await gateway.get("/v1/storeden/chats?limit=0", headers=AUTH)).status == 400
+
+    http_error, unreadable, not_found, invalid = logs.lines("chat_gateway.access")
+    assert (http_error["problem"], http_error["upstream_status"]) == ("upstream-error", 500)
+    assert "try later" in http_error["detail"] and "[redacted]" in http_error["detail"]
+    assert "demo-storeden-key" not in http_error["detail"]
+    assert (unreadable["problem"], unreadable["upstream_status"]) == ("upstream-unreadable",
+                                                                     200)
+    assert unreadable["stage"] == "decode"
+    assert unreadable["detail"] == client_detail and "not valid JSON" in client_detail
+    assert (not_found["problem"], not_found["upstream_status"]) == ("not-found", 404)
+    assert "no such chat" in not_found["detail"]
+    assert (invalid["problem"], invalid["upstream_status"]) == ("invalid-request", None)
+    assert "limit" in invalid["detail"]
 
 
 async def test_logs_carry_no_credentials_keys_text_or_raw_paths(gateway, emulators, logs):
