@@ -43,12 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--config", type=Path, default=None)
     check.add_argument("--demo-env", action="store_true",
                        help="fill unset upstream variables with the demo's values")
+    for tool in _tools():
+        tool.register(commands)
     args = parser.parse_args(argv)
+    if hasattr(args, "run"):  # a subcommand that registered itself
+        return args.run(args)
     if args.command == "check":
         return _check(args.config or default_config_path(), args.demo_env)
     if args.command == "demo":
         return _demo(args.port)
     return _serve(args.config or default_config_path(), args.host, args.port, args.workers)
+
+
+def _tools():
+    from .tools import test_mappings_cli
+
+    return (test_mappings_cli,)
 
 
 def _check(path: Path, demo_env: bool) -> int:

@@ -7,6 +7,7 @@ to move time.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,18 @@ def store(emulators, name):
 
 def recorded(emulators, name):
     return emulators.apps[name][RECORDED]
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    """A copy of the shipped routes.yaml and mappings/ to break on purpose."""
+    shutil.copy(ROUTES, tmp_path / "routes.yaml")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in `path` with `new` (which must be there)."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
