@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
+import logging
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from . import __version__
 
 __all__ = ["main", "default_config_path"]
 
 DEMO_API_KEY = "demo-api-key-0123456789"
 DEMO_CURSOR_SECRET = "demo-cursor-secret-not-for-production"
+_STOP_TIMEOUT = 30.0  # seconds a worker gets to drain after SIGTERM before it is killed
 
 
 def default_config_path() -> Path:
@@ -102,32 +104,11 @@ def _serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
     if workers <= 1:
         asyncio.run(_run(path, os.environ, host, port, reuse_port=False))
         return 0
-    _fresh_multiprocess_dir()
-    context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_worker, args=(path, host, port)) for _ in range(workers)]
-    for proc in procs:
-        proc.start()
-    signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in procs])
-    signal.signal(signal.SIGHUP, lambda *_: [os.kill(p.pid, signal.SIGHUP) for p in procs
-                                            if p.pid])
-    from prometheus_client import multiprocess
+    from .logs import configure_logging
+    from .supervisor import supervise
 
-    for proc in procs:
-        proc.join()
-        multiprocess.mark_process_dead(proc.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    return max((p.exitcode or 0) for p in procs)
-
-
-def _fresh_multiprocess_dir() -> None:
-    """Workers share metrics through files; files left by an earlier run would be read as
-    live, so a given directory is emptied of them and an unset one is made."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not path:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chat-gateway-")
-        return
-    Path(path).mkdir(parents=True, exist_ok=True)
-    for stale in Path(path).glob("*.db"):
-        stale.unlink()
+    configure_logging(config.log_level)
+    return supervise(_worker, (path, host, port), workers, stop_timeout=_STOP_TIMEOUT)
 
 
 def _worker(path: Path, host: str, port: int) -> None:
@@ -154,11 +135,17 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, app[STATE].reload)
     print(banner or f"chat-gateway listening on http://{host}:{port}", flush=True)
+    log = logging.getLogger("chat_gateway.process")
+    log.info("started", extra={"host": host, "port": port, "pid": os.getpid(),
+                               "version": __version__,
+                               "config_sha256": app[STATE].config.sha256})
     try:
         await stop.wait()
     finally:
+        log.info("stopping", extra={"pid": os.getpid()})
         app[STATE].draining = True
         await runner.cleanup()
+        log.info("stopped", extra={"pid": os.getpid()})
 
 
 def _demo(port: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -40,14 +41,16 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(env: Mapping[str, str], log: Path, *, workers: int = 1) -> AsyncIterator[str]:
+async def serve(env: Mapping[str, str], log: Path, *, workers: int = 1,
+                inherit: bool = True) -> AsyncIterator[str]:
     """`python -m gateway serve` on a free loopback port, once every worker listens."""
     port = free_port()
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(ROUTES),
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     banners = log.with_suffix(".stdout")
     with open(log, "wb") as stderr, open(banners, "wb") as stdout:
-        process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT,
+        process = subprocess.Popen(command, env={**os.environ, **env} if inherit else dict(env),
+                                   cwd=ROOT,
                                    stdout=stdout, stderr=stderr, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -174,3 +177,78 @@ async def test_in_flight_is_summed_over_live_workers(emulators, multiproc_dir, t
         assert [status for status, _ in await asyncio.gather(*slow)] == [200, 200]
         for _ in range(4):
             assert parse((await get_fresh(f"{url}/metrics"))[1])[in_flight] == 0
+
+
+def _json_lines(log: Path) -> list[dict]:
+    lines = []
+    for text in log.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            lines.append(json.loads(text))
+    return lines
+
+
+async def _until(predicate, log: Path, what: str, timeout: float = 30):
+    """Poll the gateway's stderr until `predicate(lines)` is truthy; its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := predicate(_json_lines(log))):
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"{what} not seen in {timeout} s:\n{log.read_text()[-3000:]}")
+        await asyncio.sleep(0.1)
+    return found
+
+
+async def test_a_killed_worker_is_replaced_and_the_metrics_stay_whole(emulators, multiproc_dir,
+                                                                      tmp_path):
+    env = {**emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET,
+           "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir), "GATEWAY_LOG_LEVEL": "INFO"}
+    log = tmp_path / "gateway.log"
+    async with serve(env, log, workers=2) as url:
+        spawned = await _until(lambda lines: [l["pid"] for l in lines
+                                              if l["msg"] == "worker started"], log, "workers")
+        assert len(spawned) == 2
+        for _ in range(20):
+            assert (await get_fresh(f"{url}/v1/storeden/chats", AUTH))[0] == 200
+        victim = spawned[0]
+        os.kill(victim, signal.SIGKILL)
+
+        [exited] = await _until(lambda lines: [l for l in lines if l["msg"] == "worker exited"],
+                                log, "the worker's death")
+        assert (exited["level"], exited["pid"], exited["signal"], exited["exit_code"]) == (
+            "error", victim, "SIGKILL", -signal.SIGKILL)
+        [replacement] = await _until(
+            lambda lines: [l["pid"] for l in lines if l["msg"] == "started"
+                           and l.get("pid") not in spawned], log, "a replacement listening")
+        for _ in range(40):
+            assert (await get_fresh(f"{url}/v1/storeden/chats", AUTH))[0] == 200
+
+        samples = parse((await get_fresh(f"{url}/metrics"))[1])
+        assert samples[series("chat_gateway_requests_total", **ROUTE)] == 60  # none lost
+        assert samples[series("chat_gateway_requests_in_flight")] == 0
+        assert samples[series("chat_gateway_config_loads_total", result="success")] == 3
+        for info in ("chat_gateway_build_info", "chat_gateway_config_info"):
+            assert [v for (name, _), v in samples.items() if name == info] == [1.0]
+        # live* gauges forget the dead worker (an in-flight request it held would stick)
+        assert list(multiproc_dir.glob(f"gauge_live*_{victim}.db")) == []
+        assert list(multiproc_dir.glob(f"counter_{victim}.db"))  # what it counted stays
+        answered = per_worker(multiproc_dir)
+        assert str(replacement) in answered
+        assert answered[str(replacement)].get(series("chat_gateway_requests_total", **ROUTE))
+    lines = _json_lines(log)
+    assert [l["msg"] for l in lines if l["logger"] == "chat_gateway.supervisor"][-2:] == [
+        "stopping", "stopped"]
+    assert {l["pid"] for l in lines if l["msg"] == "stopped" and "pid" in l} == {
+        spawned[1], replacement}
+
+
+async def test_the_temporary_metrics_directory_is_removed_on_exit(emulators, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET,
+           "GATEWAY_LOG_LEVEL": "WARNING", "TMPDIR": str(scratch)}
+    env_without = {k: v for k, v in {**os.environ, **env}.items()
+                   if k != "PROMETHEUS_MULTIPROC_DIR"}
+    async with serve(env_without, tmp_path / "gateway.log", workers=2, inherit=False) as url:
+        assert (await get_fresh(f"{url}/v1/storeden/chats", AUTH))[0] == 200
+        [made] = list(scratch.iterdir())
+        assert list(made.glob("*.db"))
+    assert list(scratch.iterdir()) == []
