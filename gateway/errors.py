@@ -8,12 +8,16 @@
         ├── Unauthorized          401
         ├── Forbidden             403
         ├── NotFound              404   unknown upstream, chat or message
+        ├── IdempotencyConflict   409   same Idempotency-Key still in flight
         ├── PayloadTooLarge       413
-        ├── RateLimited           429   carries retry_after
+        ├── IdempotencyMismatch   422   same Idempotency-Key, different request
+        ├── RateLimited           429   carries retry_after (and RateLimit headers)
         ├── NotImplementedByUpstream 501
         ├── UpstreamError         502   upstream error status, unreadable answer, 200-but-failed
         │   └── MappingError      502   an answer the mapping cannot read (decode / map stage)
         ├── UpstreamUnavailable   503   connection refused/reset, draining
+        │   ├── CircuitOpen       503   the upstream's breaker is open; carries retry_after
+        │   └── Overloaded        503   too many requests in flight here
         └── UpstreamTimeout       504
 
 A `Problem` knows its HTTP status and problem type; the server renders it. Upstream
@@ -46,6 +50,10 @@ __all__ = [
     "MAPPING_STAGES",
     "CursorReason",
     "CURSOR_REASONS",
+    "CircuitOpen",
+    "Overloaded",
+    "IdempotencyConflict",
+    "IdempotencyMismatch",
 ]
 
 # Closed sets, because they are metric labels: the metrics pre-create a series for each.
@@ -137,12 +145,14 @@ class PayloadTooLarge(Problem):
 class RateLimited(Problem):
     status, type_, title = 429, "rate-limited", "Rate limited"
 
-    def __init__(self, detail: str, *, retry_after: int = 1, **extra: Any) -> None:
+    def __init__(self, detail: str, *, retry_after: int = 1,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = max(1, int(retry_after))
+        self._headers = headers or {}
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        return {**self._headers, "Retry-After": str(self.retry_after)}
 
 
 class NotImplementedByUpstream(Problem):
@@ -169,3 +179,29 @@ class UpstreamUnavailable(Problem):
 
 class UpstreamTimeout(Problem):
     status, type_, title = 504, "upstream-timeout", "Upstream timed out"
+
+
+class CircuitOpen(UpstreamUnavailable):
+    type_, title = "circuit-open", "Upstream circuit open"
+
+    def __init__(self, detail: str, *, retry_after: float, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class Overloaded(UpstreamUnavailable):
+    type_, title = "overloaded", "Gateway overloaded"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class IdempotencyConflict(Problem):
+    status, type_, title = 409, "idempotency-key-in-use", "A request with this key is in flight"
+
+
+class IdempotencyMismatch(Problem):
+    status, type_, title = 422, "idempotency-key-reused", "Idempotency-Key reused for another request"

@@ -13,7 +13,8 @@ What that changes, and the choices made so one process and N look the same:
 - Counters and histograms are summed over the workers.
 - Every gauge names a `multiprocess_mode`, never the default `all`, which would add a
   `pid` label (one series per worker, a new one per restart). In-flight is `livesum`;
-  build info is `livemax`; the config gauges are `livemostrecent`, so the build and
+  build info is `livemax`; the circuit breaker state is `livemax` too (each worker has
+  its own breaker; the worst state of the live workers is shown); the config gauges are `livemostrecent`, so the build and
   config info stay one series however many workers run. `live*` modes forget a dead
   worker only once `multiprocess.mark_process_dead(pid)` is called for it.
 - `chat_gateway_config_loads_total` counts each worker's load: N workers start with N.
@@ -123,6 +124,25 @@ class Metrics:
             ["upstream", "operation", "stage"], registry=r)
         self.cursor_rejections = Counter(
             "chat_gateway_cursor_rejections", "Cursors refused, by reason.", ["reason"], registry=r)
+        self.upstream_retries = Counter(
+            "chat_gateway_upstream_retries",
+            "Upstream calls sent again: by the gateway's retry policy (reason timeout, "
+            "connect_error, http_5xx, rate_limited) or by aiohttp on a dropped keep-alive "
+            "connection (reason keepalive).",
+            ["upstream", "operation", "reason"], registry=r)
+        self.circuit_state = Gauge(
+            "chat_gateway_circuit_breaker_state",
+            "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open.",
+            ["upstream"], registry=r, multiprocess_mode="livemax")
+        self.idempotency = Counter(
+            "chat_gateway_idempotency_requests",
+            "Requests carrying an Idempotency-Key, by result: new, replayed, in_flight (409), "
+            "mismatch (422), released (not kept: nothing was sent, or the upstream said retry).",
+            ["upstream", "result"], registry=r)
+        self.rejected = Counter(
+            "chat_gateway_requests_rejected",
+            "Canonical requests refused before any work: rate_limited (429), overloaded (503), "
+            "draining.", ["reason"], registry=r)
         self.config_loads = Counter(
             "chat_gateway_config_loads", "Configuration loads and reloads, by result.",
             ["result"], registry=r)

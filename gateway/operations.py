@@ -17,12 +17,13 @@ from yarl import URL
 
 from multidict import CIMultiDict
 
-from .config.model import BodySpec, OperationSpec, RequestSpec, Route
+from .config.model import BodySpec, OperationSpec, RequestSpec, Resilience, Route
 from .errors import MappingError, NotFound
 from .mapping.codecs import ENCODERS
 from .exchange import Answer, Extra
 from .mapping.expressions import Expression, TemplateTree, options_for
 from .paginators import walk
+from .resilience.deadline import Budget
 from .upstream import OutboundRequest, UpstreamClient, same_origin
 
 __all__ = ["Call", "ListResult", "execute"]
@@ -48,6 +49,8 @@ class Call:
     max_pages: int = 50
     upstream_calls: int = 0
     steps: dict[str, Any] = field(default_factory=dict)
+    budget: Budget | None = None  # the request's deadline (None: one per upstream call)
+    policy: Resilience | None = None
 
     def context(self) -> dict[str, Any]:
         upstream = self.route.upstream
@@ -193,8 +196,9 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
         headers.setdefault("Content-Type", content_type)  # one the mapping declares wins
     call.upstream_calls += 1
     return await client.call(upstream, call.operation.name, OutboundRequest(
-        request.method, url, dict(headers), data, request.format, options=options),
-        with_headers=with_headers)
+        request.method, url, dict(headers), data, request.format, options=options,
+        idempotent=request.idempotent),
+        call.budget, call.policy, call.request_id, with_headers=with_headers)
 
 
 def _text(value: Any) -> str | None:

@@ -22,7 +22,8 @@ from .cursors import Binding
 from .errors import (Forbidden, InvalidCursor, InvalidRequest, NotFound,
                      NotImplementedByUpstream, PayloadTooLarge, Unauthorized)
 from .operations import Call, ListResult, execute
-from .state import CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState
+from .state import (BUDGET, CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS,
+                    GatewayState)
 
 __all__ = ["handle", "dumps"]
 
@@ -43,6 +44,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     route = resolve_route(request, config, consumer)
     operation = resolve_operation(route, canonical)
     call = await read_input(request, state, route, canonical, operation)
+    call.policy = config.resilience
+    call.budget = request[BUDGET] = state.client.budget(config.resilience.deadline_for(route.upstream))
     try:
         result = await execute(state.client, call)
     finally:

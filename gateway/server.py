@@ -28,7 +28,7 @@ from .metrics import Metrics, exposition_registry, method_label
 from .pipeline import authenticate, dumps, handle
 from .state import (CONSUMER, FAILURE, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
                     load_state)
-from .upstream import UpstreamClient
+from .upstream import UpstreamClient, count_sends
 
 __all__ = ["create_app"]
 
@@ -65,7 +65,7 @@ def _client_context(session: aiohttp.ClientSession | None):
         own = session is None
         client_session = session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300),
-            auto_decompress=True, trust_env=False)
+            auto_decompress=True, trust_env=False, middlewares=(count_sends,))
         state.client = UpstreamClient(client_session, state.metrics,
                                       max_body_bytes=state.config.limits.max_upstream_body_bytes)
         yield

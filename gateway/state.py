@@ -16,11 +16,12 @@ from .cursors import CursorCodec
 from .errors import ConfigError
 from .metrics import Metrics
 from .openapi import build_openapi
+from .resilience.deadline import Budget
 from .upstream import UpstreamClient
 from . import __version__
 
 __all__ = ["GatewayState", "STATE", "load_state", "REQUEST_ID", "CONSUMER", "ROUTE",
-           "OPERATION", "UPSTREAM_CALLS", "FAILURE"]
+           "OPERATION", "UPSTREAM_CALLS", "FAILURE", "BUDGET"]
 
 log = logging.getLogger("chat_gateway")
 
@@ -102,3 +103,4 @@ ROUTE = web.RequestKey("route", str)
 OPERATION = web.RequestKey("operation", str)
 UPSTREAM_CALLS = web.RequestKey("upstream_calls", int)
 FAILURE = web.RequestKey("failure", dict)  # problem type, upstream status, redacted detail
+BUDGET = web.RequestKey("budget", Budget)  # the deadline, and whether a send may have happened

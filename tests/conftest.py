@@ -30,9 +30,16 @@ async def emulators():
     await running.close()
 
 
+# One attempt per upstream call and no gateway rate limit: tests of a single fault see
+# exactly one exchange; tests/resilience/ turn retries and limits on where they test them.
+QUIET = {"GATEWAY_UPSTREAM_ATTEMPTS": "1", "GATEWAY_RATE_LIMIT_RPS": "100000",
+         "GATEWAY_RATE_LIMIT_BURST": "100000"}
+
+
 @pytest.fixture
 def gateway_env(emulators):
-    return {**emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET}
+    return {**emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET,
+            **QUIET}
 
 
 class Clock:

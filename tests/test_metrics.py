@@ -98,11 +98,14 @@ VOCABULARY: dict[str, Callable[[str], bool]] = {
     "code": lambda v: v == "none" or re.fullmatch(r"[1-5]\d\d", v) is not None,
     "code_class": lambda v: re.fullmatch(r"[1-5]xx", v) is not None,
     "outcome": lambda v: v in {"ok", "http_error", "envelope_error", "timeout",
-                               "connect_error", "decode_error", "rejected"},
+                               "connect_error", "decode_error", "rejected", "cancelled"},
     "stage": lambda v: v in {"decode", "envelope", "map"},
     "reason": lambda v: v in {"malformed", "unknown_key", "bad_signature", "expired",
-                              "mismatch"},
-    "result": lambda v: v in {"success", "failure"},
+                              "mismatch",  # cursors; then retries, then refusals
+                              "timeout", "connect_error", "http_5xx", "rate_limited",
+                              "keepalive", "overloaded", "draining"},
+    "result": lambda v: v in {"success", "failure",  # config loads; then idempotency
+                              "new", "replayed", "in_flight", "mismatch", "released"},
     "le": lambda v: v == "+Inf" or float(v) in (*LATENCY_BUCKETS, *CALL_BUCKETS),
     "sha256": lambda v: re.fullmatch(r"[0-9a-f]{64}", v) is not None,
     "version": lambda v: v == __version__,

@@ -22,8 +22,9 @@ from ..mapping.auth import build_auth
 from ..mapping.expressions import Expression, ExpressionError, Template, TemplateTree
 from ..mapping.fields import ResourceMapper
 from ..paginators import build_paginator
-from .model import (BodySpec, Consumer, CursorSettings, ErrorRule, GatewayConfig, Limits,
-                    OperationSpec, RequestSpec, Route, StepSpec, UpstreamSpec)
+from .model import (BodySpec, BreakerSettings, Consumer, CursorSettings, ErrorRule,
+                    GatewayConfig, Limits, OperationSpec, RateLimit, RequestSpec, Resilience,
+                    RetrySettings, Route, ServerSettings, StepSpec, UpstreamSpec)
 from .schemas import MAPPING_SCHEMA, ROUTES_SCHEMA
 from .source import Source, load_yaml
 
@@ -60,6 +61,7 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
         secrets.extend(upstreams[name].auth.secrets)
     listen = data.get("listen", {})
     limits = Limits(**data.get("limits", {}))
+    resilience = data.get("resilience", {})
     return GatewayConfig(
         source_file=str(path),
         sha256=digest.hexdigest(),
@@ -68,9 +70,35 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
         log_level=str(data.get("log_level", "INFO")).upper(),
         cursor=_cursor(data["cursor"], source),
         limits=limits,
-        consumers=_consumers(data.get("consumers", []), source),
+        consumers=_consumers(data.get("consumers", []), _rate_limit(resilience.get("rate_limit")),
+                             source),
         routes=_routes(data["routes"], upstreams, source),
         secrets=tuple(sorted(set(secrets), key=len, reverse=True)),
+        resilience=_resilience(resilience, data.get("redis", {}), source),
+        server=ServerSettings(**data.get("server", {})),
+    )
+
+
+def _rate_limit(spec: dict[str, Any] | str | None) -> RateLimit | None:
+    if spec is None or spec == "none":
+        return None
+    rate = float(spec["requests_per_second"])
+    return RateLimit(rate, int(spec.get("burst", max(1, round(rate)))))
+
+
+def _resilience(spec: dict[str, Any], redis: dict[str, Any], source: Source) -> Resilience:
+    breaker = BreakerSettings(**spec.get("breaker", {}))
+    if breaker.min_calls > breaker.window:
+        raise source.error(("resilience", "breaker", "min_calls"),
+                           f"min_calls {breaker.min_calls} is more than window {breaker.window}")
+    retry = RetrySettings(**spec.get("retry", {}))
+    return Resilience(
+        deadline_seconds=spec.get("deadline_seconds"),
+        retry=retry,
+        breaker=breaker,
+        idempotency_ttl_seconds=spec.get("idempotency", {}).get("ttl_seconds", 86400),
+        max_in_flight=spec.get("max_in_flight", 1024),
+        redis_url=redis.get("url") or None,
     )
 
 
@@ -89,13 +117,15 @@ def _cursor(spec: dict[str, Any], source: Source) -> CursorSettings:
     return CursorSettings(secrets=secrets, ttl_seconds=int(spec.get("ttl_seconds", 86400)))
 
 
-def _consumers(specs: list[dict[str, Any]], source: Source) -> dict[str, Consumer]:
+def _consumers(specs: list[dict[str, Any]], default_limit: RateLimit | None,
+               source: Source) -> dict[str, Consumer]:
     out: dict[str, Consumer] = {}
     for index, spec in enumerate(specs):
         keys = spec["keys"]
         keys = [k.strip() for k in (keys.split(",") if isinstance(keys, str) else keys)]
         allowed = spec.get("upstreams", "*")
-        consumer = Consumer(spec["name"], None if allowed == "*" else frozenset(allowed))
+        limit = _rate_limit(spec["rate_limit"]) if "rate_limit" in spec else default_limit
+        consumer = Consumer(spec["name"], None if allowed == "*" else frozenset(allowed), limit)
         for key in filter(None, keys):
             if len(key) < 8:
                 raise source.error(("consumers", index, "keys"),
@@ -225,6 +255,7 @@ def _compile_request(mapping: Source, path: tuple[Any, ...], spec: dict[str, Any
                  for k, v in spec.get("headers", {}).items() if v is not None},
         body=body_spec,
         format=spec.get("format", fmt),
+        idempotent=spec.get("idempotent", False),
     )
 
 

@@ -20,7 +20,8 @@ from ..paginators import Paginator
 
 __all__ = [
     "BodySpec", "RequestSpec", "StepSpec", "OperationSpec", "ErrorRule", "UpstreamSpec",
-    "Route", "Consumer", "CursorSettings", "Limits", "GatewayConfig",
+    "Route", "Consumer", "CursorSettings", "Limits", "GatewayConfig", "RetrySettings",
+    "BreakerSettings", "RateLimit", "Resilience", "ServerSettings",
 ]
 
 
@@ -40,6 +41,7 @@ class RequestSpec:
     headers: dict[str, Template]
     body: BodySpec | None
     format: str  # the answer's expected format: json | xml
+    idempotent: bool = False  # declared safe to send twice (retried even as POST/PATCH)
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,18 @@ class Route:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: `burst` tokens, refilled at `requests_per_second`."""
+
+    requests_per_second: float
+    burst: int
+
+
+@dataclass(frozen=True)
 class Consumer:
     name: str
     upstreams: frozenset[str] | None  # None: every route
+    rate_limit: RateLimit | None = None  # None: unlimited
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,43 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class RetrySettings:
+    attempts: int = 3  # in all, the first included
+    backoff_seconds: float = 0.05  # the first retry waits up to this (full jitter), doubling
+    max_backoff_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    consecutive_failures: int = 5
+    failure_ratio: float = 0.5  # over the last `window` calls, once `min_calls` were made
+    window: int = 20
+    min_calls: int = 10
+    cooldown_seconds: float = 10.0  # open this long, then one probe (half-open)
+
+
+@dataclass(frozen=True)
+class Resilience:
+    deadline_seconds: float | None = None  # None: the upstream's total timeout + 1 s
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    idempotency_ttl_seconds: int = 86400
+    max_in_flight: int = 1024
+    redis_url: str | None = None  # None: every store is in this process
+
+    def deadline_for(self, upstream: UpstreamSpec) -> float:
+        return self.deadline_seconds or upstream.total_timeout + 1.0
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    keepalive_timeout_seconds: float = 15.0  # idle keep-alive, and a request's headers
+    body_timeout_seconds: float = 10.0  # to read a canonical request's body
+    pre_stop_seconds: float = 2.0  # on SIGTERM: /readyz 503 while still serving
+    grace_seconds: float = 10.0  # then in-flight requests get this long
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     source_file: str
     sha256: str
@@ -124,3 +172,5 @@ class GatewayConfig:
     consumers: dict[str, Consumer]  # sha256(api key) hex -> consumer
     routes: dict[str, Route]
     secrets: tuple[str, ...] = field(default=())  # upstream credentials, for redaction
+    resilience: Resilience = Resilience()
+    server: ServerSettings = ServerSettings()

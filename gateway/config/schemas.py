@@ -16,6 +16,7 @@ __all__ = ["ROUTES_SCHEMA", "MAPPING_SCHEMA"]
 _STR = {"type": "string"}
 _NONEMPTY = {"type": "string", "minLength": 1}
 _SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 600}
+_FRACTION = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
 _STR_MAP = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}
 
 
@@ -23,6 +24,37 @@ def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str
     return {"type": "object", "additionalProperties": False,
             "properties": properties, "required": list(required)}
 
+
+_RATE_LIMIT = _obj({"requests_per_second": {"type": "number", "exclusiveMinimum": 0},
+                    "burst": {"type": "integer", "minimum": 1}}, ("requests_per_second",))
+
+# The resilience settings (gateway/resilience/): each block optional, defaults in
+# config/model.py.
+_RESILIENCE = _obj({
+    "deadline_seconds": _SECONDS,
+    "retry": _obj({
+        "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+        "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 60},
+        "max_backoff_seconds": {"type": "number", "minimum": 0, "maximum": 600},
+    }),
+    "breaker": _obj({
+        "consecutive_failures": {"type": "integer", "minimum": 1},
+        "failure_ratio": _FRACTION,
+        "window": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "min_calls": {"type": "integer", "minimum": 1},
+        "cooldown_seconds": _SECONDS,
+    }),
+    "idempotency": _obj({"ttl_seconds": {"type": "integer", "minimum": 1}}),
+    "rate_limit": _RATE_LIMIT,
+    "max_in_flight": {"type": "integer", "minimum": 1},
+})
+
+_SERVER = _obj({
+    "keepalive_timeout_seconds": _SECONDS,
+    "body_timeout_seconds": _SECONDS,
+    "pre_stop_seconds": {"type": "number", "minimum": 0, "maximum": 600},
+    "grace_seconds": _SECONDS,
+})
 
 ROUTES_SCHEMA: dict[str, Any] = _obj(
     {
@@ -34,6 +66,9 @@ ROUTES_SCHEMA: dict[str, Any] = _obj(
             "secrets": {"type": "array", "minItems": 1, "items": _STR},
             "ttl_seconds": {"type": "integer", "minimum": 60},
         }, ("secrets",)),
+        "resilience": _RESILIENCE,
+        "server": _SERVER,
+        "redis": _obj({"url": {"type": "string", "pattern": "^(rediss?://.*)?$"}}),
         "limits": _obj({
             "max_body_bytes": {"type": "integer", "minimum": 1024},
             "max_upstream_body_bytes": {"type": "integer", "minimum": 1024},
@@ -43,6 +78,7 @@ ROUTES_SCHEMA: dict[str, Any] = _obj(
             "name": _NONEMPTY,
             "keys": {"oneOf": [_STR, {"type": "array", "items": _STR}]},
             "upstreams": {"oneOf": [{"const": "*"}, {"type": "array", "items": _NONEMPTY}]},
+            "rate_limit": {"oneOf": [{"const": "none"}, _RATE_LIMIT]},
         }, ("name", "keys"))},
         "upstreams": {"type": "object", "minProperties": 1, "additionalProperties": _obj({
             "base_url": {"type": "string", "pattern": "^https?://"},
@@ -77,6 +113,7 @@ _REQUEST = _obj({
         "fields": _TEMPLATE_TREE,
     }, ("fields",)),
     "format": {"enum": ["json", "xml"]},
+    "idempotent": {"type": "boolean"},  # a POST/PATCH the upstream dedupes: may be retried
 }, ("method", "path"))
 
 _FIELDS = {"type": "object"}  # checked against the canonical resource when compiled
