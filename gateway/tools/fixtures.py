@@ -164,7 +164,11 @@ def _routes_document(fixture: FixtureFile) -> str:
     document = {"cursor": {"secrets": [_SECRET]},
                 "consumers": [{"name": "fixtures", "keys": [_API_KEY], "upstreams": "*"}],
                 "upstreams": {fixture.name: upstream},
-                "routes": [{"name": fixture.name, "upstream": fixture.name}]}
+                "routes": [{"name": fixture.name, "upstream": fixture.name}],
+                # a case scripts each exchange: no retries, no breaker opening between cases
+                "resilience": {"retry": {"attempts": 1},
+                               "breaker": {"consecutive_failures": 10**9, "window": 10**4,
+                                           "min_calls": 10**4}}}
     return json.dumps(document, ensure_ascii=False).replace("${", "$${")
 
 
