@@ -25,6 +25,8 @@ __all__ = ["DECODERS", "ENCODERS", "decode_body", "decode_json", "decode_xml",
            "encode_json", "encode_form", "encode_xml", "media_type_format"]
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_XSI_PREFIX = f"{{{_XSI}}}"
+_NIL = f"{{{_XSI}}}nil"
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
                        huge_tree=False, remove_comments=True, remove_pis=True)
 
@@ -44,30 +46,68 @@ def decode_xml(body: bytes, lists: Collection[str] = ()) -> Any:
         raise MappingError(f"answer is not valid XML: {exc}", stage="decode") from None
     if root.getroottree().docinfo.internalDTD is not None or b"<!DOCTYPE" in body[:2048]:
         raise MappingError("answer is XML with a DTD, which is refused", stage="decode")
-    return _element(root, frozenset(lists))
+    return _XmlReader(frozenset(lists)).read(root, root.items())
 
 
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname
+class _XmlReader:
+    """One document's walk into plain data. Local names are cut from `{ns}name` tags
+    once per distinct tag (a page repeats a few dozen tags thousands of times), and a
+    leaf (no children, no attributes: most elements) is read in its parent's loop."""
 
+    __slots__ = ("_lists", "_names")
 
-def _element(elem: Any, lists: frozenset[str]) -> Any:
-    if elem.get(f"{{{_XSI}}}nil") == "true":
-        return None
-    attrs = {f"@{_local(k)}": v for k, v in elem.attrib.items() if not k.startswith(f"{{{_XSI}}}")}
-    children = [c for c in elem if isinstance(c.tag, str)]
-    text = (elem.text or "").strip()
-    if not children and not attrs:
-        return elem.text if text else None
-    grouped: dict[str, list[Any]] = {}
-    for child in children:
-        grouped.setdefault(_local(child.tag), []).append(_element(child, lists))
-    out: dict[str, Any] = dict(attrs)
-    for name, values in grouped.items():
-        out[name] = values if name in lists or len(values) > 1 else values[0]
-    if text:
-        out["#text"] = elem.text
-    return out
+    def __init__(self, lists: frozenset[str]) -> None:
+        self._lists = lists
+        self._names: dict[str, str] = {}
+
+    def _local(self, tag: str) -> str:
+        name = self._names[tag] = tag[tag.index("}") + 1:] if tag[:1] == "{" else tag
+        return name
+
+    def read(self, elem: Any, attributes: list[tuple[str, str]]) -> Any:
+        out: dict[str, Any] = {}
+        names, local, lists = self._names, self._local, self._lists
+        if attributes:
+            for key, value in attributes:
+                if key == _NIL and value == "true":
+                    return None
+            for key, value in attributes:
+                if not key.startswith(_XSI_PREFIX):
+                    out["@" + (names.get(key) or local(key))] = value
+        for child in elem:
+            tag = child.tag
+            if type(tag) is not str:  # an entity reference left unresolved
+                continue
+            name = names.get(tag) or local(tag)
+            child_attributes = child.items()
+            if child_attributes or len(child):
+                value = self.read(child, child_attributes)
+            else:
+                value = child.text
+                if value is not None and not value.strip():
+                    value = None
+            if name in lists:
+                bucket = out.get(name)
+                if bucket is None:
+                    out[name] = [value]
+                else:
+                    bucket.append(value)
+            elif name in out:  # repeated: a list (an element's own value never is one)
+                seen = out[name]
+                if type(seen) is list:
+                    seen.append(value)
+                else:
+                    out[name] = [seen, value]
+            else:
+                out[name] = value
+        text = elem.text
+        if text is not None and not text.strip():
+            text = None
+        if not out:
+            return text
+        if text is not None:
+            out["#text"] = text
+        return out
 
 
 def media_type_format(content_type: str) -> str | None:
