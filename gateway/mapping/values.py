@@ -17,8 +17,14 @@ class ConversionError(ValueError):
 
 
 def format_datetime(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    offset = value.utcoffset()
+    if offset is None or value.year < 1000:  # naive (local time), or a year strftime writes short
+        value = value.astimezone(timezone.utc)
+        text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    else:  # the fast path: the same instant's UTC wall time, cut from isoformat
+        if offset:
+            value -= offset
+        text = value.isoformat()[:19]
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + "Z"
