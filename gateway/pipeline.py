@@ -21,6 +21,7 @@ from .config.model import Consumer, GatewayConfig, OperationSpec, Route
 from .cursors import Binding
 from .errors import (Forbidden, InvalidCursor, InvalidRequest, NotFound,
                      NotImplementedByUpstream, PayloadTooLarge, Unauthorized)
+from .jsontext import dumps_bytes
 from .operations import Call, ListResult, execute
 from .state import (BUDGET, CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS,
                     GatewayState)
@@ -123,10 +124,16 @@ def render(state: GatewayState, call: Call, canonical: Operation,
         cursor = None
         if result.next_position is not None:
             cursor = state.cursors.encode(_binding(call, canonical), result.next_position)
-        return web.json_response({"data": result.items, "next_cursor": cursor}, dumps=dumps)
+        return _json({"data": result.items, "next_cursor": cursor}, 200, call.include_raw)
     if result is None:
         return web.Response(status=canonical.success_status)
-    return web.json_response(result, status=canonical.success_status, dumps=dumps)
+    return _json(result, canonical.success_status, call.include_raw)
+
+
+def _json(data: Any, status: int, raw: bool) -> web.Response:
+    """A canonical answer (raw upstream records, which may hold floats, written exactly)."""
+    return web.Response(body=dumps_bytes(data, exact=raw), status=status,
+                        content_type="application/json", charset="utf-8")
 
 
 def _binding(call: Call, canonical: Operation) -> Binding:
