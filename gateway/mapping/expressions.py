@@ -18,6 +18,7 @@ import jmespath
 import jmespath.exceptions
 
 from ..errors import MappingError
+from .compiled import RequestOptions, compile_ast
 from .functions import MappingFunctions
 
 __all__ = ["Expression", "Template", "TemplateTree", "ExpressionError", "options_for", "text_of"]
@@ -30,11 +31,12 @@ class ExpressionError(ValueError):
 
 
 def options_for(context: Mapping[str, Any]) -> jmespath.Options:
-    return jmespath.Options(custom_functions=MappingFunctions(context))
+    """One call's options: its functions (ctx() reads `context`) and one interpreter."""
+    return RequestOptions(MappingFunctions(context))
 
 
 class Expression:
-    __slots__ = ("source", "_parsed", "_keys")
+    __slots__ = ("source", "_parsed", "_compiled")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -42,40 +44,16 @@ class Expression:
             self._parsed = jmespath.compile(source)
         except jmespath.exceptions.JMESPathError as exc:
             raise ExpressionError(f"invalid JMESPath {source!r}: {exc}") from exc
-        self._keys = _field_path(self._parsed.parsed)
+        self._compiled = compile_ast(self._parsed.parsed)  # closures, not a tree walk
 
     def search(self, data: Any, options: jmespath.Options | None = None) -> Any:
-        if self._keys is not None:  # `a.b.c` or `@`: plain lookups, same result, no interpreter
-            for key in self._keys:
-                if not isinstance(data, dict):
-                    return None
-                data = data.get(key)
-            return data
         try:
-            return self._parsed.search(data, options=options)
+            return self._compiled(data, options)
         except jmespath.exceptions.JMESPathError as exc:
             raise MappingError(f"expression {self.source!r} failed: {exc}", stage="map") from exc
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
-
-
-def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
-    """The keys of an expression that is only field access (`a`, `a.b`), `()` for `@`,
-    None for anything else."""
-    if node["type"] == "current":
-        return ()
-    if node["type"] == "field":
-        return (node["value"],)
-    if node["type"] == "subexpression":
-        keys: tuple[str, ...] = ()
-        for child in node["children"]:
-            part = _field_path(child)
-            if part is None or child["type"] == "current":
-                return None
-            keys += part
-        return keys
-    return None
 
 
 class Template:

@@ -59,6 +59,11 @@ class MappingFunctions(functions.Functions):
         super().__init__()
         self._context = context
 
+    @property
+    def context(self) -> Mapping[str, Any]:
+        """What `ctx()` reads (compiled `ctx('a.b')` calls read it directly)."""
+        return self._context
+
     @functions.signature(_STRING)
     def _func_ctx(self, path: str) -> Any:
         try:
