@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -257,7 +258,10 @@ class Bench:
                "GATEWAY_API_KEYS": self.key, "GATEWAY_CURSOR_SECRET": self.spec["cursor_secret"],
                "PYTHONPATH": str(root)}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        argv = [self.args.python, "-m", "gateway", "serve", "--config", str(BENCH / "routes.yaml"),
+        routes = self.tmp / f"routes-{port}.yaml"  # the mappings of the checkout that runs
+        routes.write_text((BENCH / "routes.yaml").read_text().replace("../mappings/",
+                                                                      f"{Path(root).resolve()}/mappings/"))
+        argv = [self.args.python, "-m", "gateway", "serve", "--config", str(routes),
                 "--workers", str(workers)]
         log = open(self.tmp / f"gateway-{port}.log", "wb")
         proc = subprocess.Popen(pinned(cpu, argv) if cpu else argv, cwd=root, env=env,
@@ -550,6 +554,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=["json", "xml", "walk"])
     parser.add_argument("--scaling", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what it started, too
     if args.peer_json is None:
         args.peer_json = "orjson" if _gateway_uses_orjson() else "stdlib"
     ensure_tools(bool(args.profile))
