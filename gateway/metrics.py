@@ -168,6 +168,35 @@ class Metrics:
         for reason in CURSOR_REASONS:
             self.cursor_rejections.labels(reason)
         self._config_hash: str | None = None
+        # Label children looked up once per label set (labels() hashes, locks and
+        # validates on every call); the label sets are bounded, so are these.
+        self._request_children: dict[tuple[str, str, str, int], tuple] = {}
+        self._upstream_children: dict[tuple[str, str, str, str], tuple] = {}
+
+    def request_answered(self, upstream: str, operation: str, method: str, status: int,
+                         elapsed: float, upstream_calls: int | None) -> None:
+        key = (upstream, operation, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(upstream, operation, method, str(status)),
+                self.request_duration.labels(upstream, operation, method, f"{status // 100}xx"),
+                self.calls_per_request.labels(upstream, operation))
+        children[0].inc()
+        children[1].observe(elapsed)
+        if upstream_calls is not None:
+            children[2].observe(upstream_calls)
+
+    def upstream_answered(self, upstream: str, operation: str, code: str, outcome: str,
+                          elapsed: float) -> None:
+        key = (upstream, operation, code, outcome)
+        children = self._upstream_children.get(key)
+        if children is None:
+            children = self._upstream_children[key] = (
+                self.upstream_requests.labels(upstream, operation, code, outcome),
+                self.upstream_duration.labels(upstream, operation, outcome))
+        children[0].inc()
+        children[1].observe(elapsed)
 
     def config_loaded(self, sha256: str, now: float) -> None:
         self.config_loads.labels("success").inc()

@@ -118,13 +118,8 @@ def _observe(request: web.Request, state: GatewayState, status: int, elapsed: fl
     if operation == "unmatched" and request.match_info.route.name == "list_upstreams":
         operation = "list_upstreams"
     method = method_label(request.method)
-    metrics = state.metrics
-    metrics.requests.labels(route, operation, method, str(status)).inc()
-    metrics.request_duration.labels(route, operation, method,
-                                    f"{status // 100}xx").observe(elapsed)
     calls = request.get(UPSTREAM_CALLS)
-    if calls is not None:
-        metrics.calls_per_request.labels(route, operation).observe(calls)
+    state.metrics.request_answered(route, operation, method, status, elapsed, calls)
     resource = request.match_info.route.resource
     ACCESS.info("request", extra={
         "request_id": request[REQUEST_ID], "consumer": request.get(CONSUMER),

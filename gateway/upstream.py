@@ -136,8 +136,7 @@ class UpstreamClient:
                  sends: int) -> None:
         elapsed = max(0.0, self._clock() - started)
         name, operation = call.upstream.name, call.operation
-        self._metrics.upstream_requests.labels(name, operation, code, outcome).inc()
-        self._metrics.upstream_duration.labels(name, operation, outcome).observe(elapsed)
+        self._metrics.upstream_answered(name, operation, code, outcome, elapsed)
         if sends > 1:  # aiohttp re-sent an idempotent request on a dropped keep-alive
             self._metrics.upstream_retries.labels(name, operation, "keepalive").inc(sends - 1)
         if log.isEnabledFor(logging.DEBUG):
