@@ -142,7 +142,11 @@ def _predicates(call: Call, after: str | None):
     def keep(item: dict[str, Any]) -> bool:
         return all(_FILTERS[name](item, value) for name, value in gateway_filters.items())
 
-    return keep, stop
+    return (keep if gateway_filters else _keep_all), stop
+
+
+def _keep_all(item: dict[str, Any]) -> bool:
+    return True
 
 
 def _matches_text(item: dict[str, Any], text: str) -> bool:
