@@ -77,6 +77,8 @@ def _check(path: Path, demo_env: bool) -> int:
         return 1
     for name, route in sorted(config.routes.items()):
         print(f"{name}: {route.upstream.mapping_file}: {', '.join(sorted(route.operations))}")
+    for name, variable in sorted(config.disabled.items()):
+        print(f"{name}: disabled ({variable} is not set)")
     print(f"ok: {path} ({len(config.routes)} routes, sha256 {config.sha256[:12]})")
     return 0
 

@@ -80,6 +80,8 @@ def _load(path: Path, env: Mapping[str, str], clock: Callable[[], float]) -> _Lo
 def _loaded_metrics(metrics: Metrics, config: GatewayConfig, now: float) -> None:
     metrics.config_loaded(config.sha256, now)
     metrics.routes_known({name: route.operations for name, route in config.routes.items()})
+    for name, variable in sorted(config.disabled.items()):
+        log.info("upstream disabled", extra={"upstream": name, "unset": variable})
 
 
 def load_state(path: str | Path, env: Mapping[str, str], metrics: Metrics,

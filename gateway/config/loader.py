@@ -26,6 +26,7 @@ from .model import (BodySpec, BreakerSettings, Consumer, CursorSettings, ErrorRu
                     GatewayConfig, Limits, OperationSpec, RateLimit, RequestSpec, Resilience,
                     RetrySettings, Route, ServerSettings, StepSpec, UpstreamSpec)
 from .schemas import MAPPING_SCHEMA, ROUTES_SCHEMA
+from .optional import drop_disabled_upstreams
 from .source import Source, load_yaml
 
 __all__ = ["load_config", "validate"]
@@ -47,7 +48,8 @@ def validate(source: Source, validator: Draft202012Validator) -> None:
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
     path = Path(path)
-    source = load_yaml(path, env)
+    source = load_yaml(path, env, defer_missing=True)
+    disabled = drop_disabled_upstreams(source)  # and raises for every other unset variable
     validate(source, _ROUTES_VALIDATOR)
     data = source.data
     digest = hashlib.sha256(source.text.encode())
@@ -76,6 +78,7 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
         secrets=tuple(sorted(set(secrets), key=len, reverse=True)),
         resilience=_resilience(resilience, data.get("redis", {}), source),
         server=ServerSettings(**data.get("server", {})),
+        disabled=disabled,
     )
 
 

@@ -174,3 +174,4 @@ class GatewayConfig:
     secrets: tuple[str, ...] = field(default=())  # upstream credentials, for redaction
     resilience: Resilience = Resilience()
     server: ServerSettings = ServerSettings()
+    disabled: dict[str, str] = field(default_factory=dict)  # optional upstream -> unset var

@@ -82,6 +82,7 @@ ROUTES_SCHEMA: dict[str, Any] = _obj(
         }, ("name", "keys"))},
         "upstreams": {"type": "object", "minProperties": 1, "additionalProperties": _obj({
             "base_url": {"type": "string", "pattern": "^https?://"},
+            "optional": {"type": "boolean"},  # left out when base_url's variable is unset
             "mapping": _NONEMPTY,
             "credentials": _STR_MAP,
             "vars": _STR_MAP,
