@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -30,19 +31,45 @@ def default_config_path() -> Path:
     return bundled if bundled.is_file() else package.parent / "routes.yaml"
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="chat-gateway", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--config", type=Path, default=None)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    parser = argparse.ArgumentParser(prog="chat-gateway", description=__doc__,
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__} (Python {sys.version.split()[0]})")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND",
+        parser_class=functools.partial(argparse.ArgumentParser, formatter_class=_HelpFormatter))
+    config_help = ("routes.yaml to load (default: ./routes.yaml if present, else the one "
+                   "shipped with the package)")
+    serve = commands.add_parser("serve", help="run the gateway",
+                                description="Run the gateway. SIGHUP reloads the config; "
+                                            "SIGTERM drains and stops.")
+    serve.add_argument("--config", type=Path, default=None, help=config_help)
+    serve.add_argument("--host", help="address to listen on (default: listen.host in the "
+                                      "config, i.e. $GATEWAY_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: listen.port "
+                                                "in the config, i.e. $GATEWAY_PORT or 8080)")
     serve.add_argument("--workers", type=int, default=1,
-                       help="worker processes sharing the port (SO_REUSEPORT)")
-    demo = commands.add_parser("demo", help="run the five vendor emulators and the gateway")
-    demo.add_argument("--port", type=int, default=8080)
-    check = commands.add_parser("check", help="validate routes.yaml and its mappings")
-    check.add_argument("--config", type=Path, default=None)
+                       help="worker processes sharing the port (SO_REUSEPORT); a worker that "
+                            "dies is replaced")
+    demo = commands.add_parser("demo", help="run the five vendor emulators and the gateway",
+                               description="Run the vendor emulators on loopback and the "
+                                           "gateway in front of them, with demo credentials.")
+    demo.add_argument("--port", type=int, default=8080, help="the gateway's port")
+    check = commands.add_parser("check", help="validate routes.yaml and its mappings",
+                                description="Load the config as `serve` would, report every "
+                                            "error as file:line path: message, and exit 1 "
+                                            "if there is one.")
+    check.add_argument("--config", type=Path, default=None, help=config_help)
     check.add_argument("--demo-env", action="store_true",
                        help="fill unset upstream variables with the demo's values")
     for tool in _tools():

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
+import subprocess
 import sys
 
 import aiohttp
@@ -43,3 +46,44 @@ async def test_demo_serves_every_advertised_call():
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
+
+
+def _subcommands() -> list[str]:
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from gateway.cli import main
+
+    with redirect_stdout(StringIO()) as out, contextlib.suppress(SystemExit):
+        main(["--help"])
+    return re.findall(r"^    (\S+)", out.getvalue(), re.M)
+
+
+def test_every_option_of_every_command_has_help_and_shows_its_default(capsys):
+    from gateway.cli import main
+
+    commands = _subcommands()
+    assert {"serve", "demo", "check"} <= set(commands)
+    for command in commands:
+        with contextlib.suppress(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        options = re.findall(r"^  (--[a-z-]+)(?: [A-Z_]+)?( *)(.*)$", text, re.M)
+        assert options, text
+        for option, gap, help_text in options:
+            # an option's help starts on its own line or on the next one; never empty
+            follows = text.split(option, 1)[1].split("\n", 2)
+            assert help_text.strip() or follows[1].startswith(" " * 10), (command, option)
+    with contextlib.suppress(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 1)" in text and "$GATEWAY_PORT or 8080" in text
+
+
+def test_version():
+    from gateway import __version__
+
+    result = subprocess.run([sys.executable, "-m", "gateway", "--version"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"chat-gateway {__version__} (Python ")
