@@ -18,7 +18,7 @@ __all__ = ["main", "default_config_path"]
 
 DEMO_API_KEY = "demo-api-key-0123456789"
 DEMO_CURSOR_SECRET = "demo-cursor-secret-not-for-production"
-_STOP_TIMEOUT = 30.0  # seconds a worker gets to drain after SIGTERM before it is killed
+_STOP_MARGIN = 5.0  # seconds past the configured drain before a worker is killed
 
 
 def default_config_path() -> Path:
@@ -137,7 +137,8 @@ def _serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
     from .supervisor import supervise
 
     configure_logging(config.log_level)
-    return supervise(_worker, (path, host, port), workers, stop_timeout=_STOP_TIMEOUT)
+    drain = config.server.pre_stop_seconds + config.server.grace_seconds
+    return supervise(_worker, (path, host, port), workers, stop_timeout=drain + _STOP_MARGIN)
 
 
 def _worker(path: Path, host: str, port: int) -> None:
