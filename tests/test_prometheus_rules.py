@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
+
+from gateway.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[1]
 PROM_DIR = REPO / "deploy" / "prometheus"
@@ -29,6 +32,7 @@ ALERT_RULES = PROM_DIR / "rules" / "alerts.yml"
 RULE_FILES = (RECORDING_RULES, ALERT_RULES)
 RULES_TEST = PROM_DIR / "tests" / "rules_test.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "chat-gateway-dashboard.json"
+RUNBOOKS = REPO / "docs" / "runbooks.md"
 
 PROMTOOL_INSTALL_HINT = (
     "promtool is not on PATH; install it with "
@@ -37,38 +41,31 @@ PROMTOOL_INSTALL_HINT = (
 )
 
 # ---------------------------------------------------------------------------
-# What the gateway exposes (see gateway metrics module); circuit breaker and
-# retries are exposed by later versions, the rules already cover them.
+# What the gateway exposes: read from the real `Metrics` on a fresh registry, so a rule,
+# panel or runbook naming a metric the code lacks fails here.
 # ---------------------------------------------------------------------------
-COUNTERS = {
-    "chat_gateway_requests_total",
-    "chat_gateway_upstream_requests_total",
-    "chat_gateway_mapping_failures_total",
-    "chat_gateway_cursor_rejections_total",
-    "chat_gateway_config_loads_total",
-    "chat_gateway_upstream_retries_total",
+_SUFFIXES = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("", "_sum", "_count"),
+    "info": ("_info",),
 }
-GAUGES = {
-    "chat_gateway_requests_in_flight",
-    "chat_gateway_config_last_load_success",
-    "chat_gateway_config_last_success_timestamp_seconds",
-    "chat_gateway_config_info",
-    "chat_gateway_build_info",
-    "chat_gateway_circuit_breaker_state",
-}
-HISTOGRAMS = {
-    "chat_gateway_request_duration_seconds",
-    "chat_gateway_upstream_request_duration_seconds",
-    "chat_gateway_upstream_calls_per_request",
-}
+
+
+def gateway_families() -> dict[str, str]:
+    """Metric family name -> type, as the gateway's `Metrics` registers them."""
+    return {family.name: family.type for family in Metrics(CollectorRegistry()).registry.collect()}
+
+
+def gateway_series() -> set[str]:
+    """Every sample name `/metrics` can serve (`_created` is dropped by the exposition)."""
+    return {name + suffix for name, kind in gateway_families().items()
+            for suffix in _SUFFIXES[kind]}
+
+
 # Series Prometheus itself writes for every target.
 PROMETHEUS_SERIES = {"up"}
-
-GATEWAY_SERIES = (
-    COUNTERS
-    | GAUGES
-    | {f"{h}{suffix}" for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
-)
 
 REQUIRED_ALERTS = {
     "ChatGatewayHigh5xxRatio",
@@ -166,7 +163,7 @@ def alert_rules() -> list[dict]:
 
 
 def allowed_series() -> set[str]:
-    return GATEWAY_SERIES | PROMETHEUS_SERIES | recording_rule_names()
+    return gateway_series() | PROMETHEUS_SERIES | recording_rule_names()
 
 
 _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
@@ -401,3 +398,32 @@ def test_dashboard_uses_known_metrics():
         used |= names
     missing = DASHBOARD_MUST_COVER - used
     assert not missing, f"dashboard has no panel for {missing}"
+
+
+# ---------------------------------------------------------------------------
+# Runbooks
+# ---------------------------------------------------------------------------
+_DOC_METRIC_RE = re.compile(r"\b(?:[a-z_]+:)?chat_gateway_[a-z0-9_]+(?::[a-z0-9_]+)?")
+
+
+def test_gateway_series_are_read_from_the_code():
+    series = gateway_series()
+    assert "chat_gateway_requests_total" in series
+    assert "chat_gateway_request_duration_seconds_bucket" in series
+    assert "chat_gateway_requests_in_flight" in series
+    assert "chat_gateway_requests" not in series  # a counter is served as _total
+    assert not [name for name in series if name.endswith("_created")]
+
+
+def test_runbooks_name_only_metrics_the_gateway_exposes():
+    """A runbook may name a series, a histogram/counter family, or a recording rule."""
+    known = gateway_series() | set(gateway_families()) | recording_rule_names()
+    named = set(_DOC_METRIC_RE.findall(RUNBOOKS.read_text(encoding="utf-8")))
+    assert named, "the runbooks name no metric"
+    assert named - known == set()
+
+
+def test_every_alert_has_a_runbook_section():
+    headings = {line[3:].strip().lower() for line in RUNBOOKS.read_text().splitlines()
+                if line.startswith("## ")}
+    assert {a["alert"].lower() for a in alert_rules()} <= headings
