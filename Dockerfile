@@ -1,6 +1,7 @@
 # chat-gateway: slim Python, non-root, `chat-gateway serve` as the entrypoint.
 #   docker build -t chat-gateway .
-#   docker run -p 8080:8080 --env-file gateway.env chat-gateway
+#   docker run -p 8080:8080 --env-file .env --read-only --tmpfs /tmp chat-gateway
+#   (hadolint-clean: tests/test_deploy.py; see also compose.yaml and deploy/kubernetes/)
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md routes.yaml ./
@@ -18,6 +19,6 @@ COPY mappings ./mappings
 USER 10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"GATEWAY_PORT\", \"8080\")}/healthz', timeout=2)" || exit 1
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('GATEWAY_PORT', '8080') + '/healthz', timeout=2)"]
 ENTRYPOINT ["chat-gateway", "serve"]
 CMD ["--config", "/etc/chat-gateway/routes.yaml"]
