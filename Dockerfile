@@ -7,6 +7,7 @@ WORKDIR /src
 COPY pyproject.toml README.md routes.yaml ./
 COPY mappings ./mappings
 COPY gateway ./gateway
+COPY docs/problems.md ./docs/problems.md
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim

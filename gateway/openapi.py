@@ -38,6 +38,22 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
     503: ("ServiceUnavailable", "Upstream unavailable, circuit open or gateway draining"),
     504: ("GatewayTimeout", "The upstream did not answer in time"),
 }
+# Enums a generated client should see as one type each (the `Upstream` enum, the route
+# names, is added per document).
+_SHARED_ENUMS: dict[str, list[str]] = {
+    "Direction": ["inbound", "outbound"],
+    "ChatState": ["open", "closed"],
+    "MediaType": ["image", "file", "audio", "video"],
+    "Operation": list(OPERATIONS),
+    "Include": ["raw"],
+}
+_TAGS = {
+    "Chats": "Conversations at an upstream",
+    "Messages": "Messages of a chat",
+    "Profile": "The account the gateway acts as at an upstream",
+    "Upstreams": "What this gateway is configured to reach",
+    "System": "Health, readiness, metrics, this document and problem type documentation",
+}
 _CHAT_ERRORS = (400, 401, 403, 404, 429, 501, 502, 503, 504)
 _BODY_ERRORS = (400, 401, 403, 404, 413, 429, 501, 502, 503, 504)
 
@@ -67,9 +83,41 @@ def build_openapi(
     if server_url is not None:
         doc["servers"] = [{"url": server_url}]
     doc["security"] = [{"apiKey": []}]
+    doc["tags"] = [{"name": name, "description": note} for name, note in _TAGS.items()]
     doc["paths"] = {**_gateway_paths(), **_chat_paths(support)}
     doc["components"] = _components(sorted(upstreams))
+    _share_enums(doc, sorted(upstreams))
     return doc
+
+
+def _share_enums(doc: Json, routes: list[str]) -> None:
+    """Replace every inline copy of a shared enum by a $ref to its one component, so a
+    generated client has one `Direction` type rather than one per operation or field."""
+    shared = {name: values for name, values in {**_SHARED_ENUMS, "Upstream": routes}.items()
+              if values}
+    by_values = {frozenset(values): name for name, values in shared.items()}
+    schemas = doc["components"]["schemas"]
+
+    def walk(node: Any, inside: str | None) -> Any:
+        if isinstance(node, list):
+            return [walk(item, inside) for item in node]
+        if not isinstance(node, dict):
+            return node
+        enum = node.get("enum")
+        if enum is not None:
+            name = by_values.get(frozenset(v for v in enum if v is not None))
+            if name is not None and name != inside:
+                extra = {k: v for k, v in node.items() if k in ("description", "default")}
+                ref = _ref("schemas", name)
+                return {"anyOf": [ref, {"type": "null"}], **extra} if None in enum else {
+                    **ref, **extra}
+        return {key: walk(value, inside) for key, value in node.items()}
+
+    for name, values in shared.items():
+        schemas[name] = {"type": "string", "enum": list(values)}
+    for name in list(schemas):
+        schemas[name] = walk(schemas[name], name)
+    doc["components"]["parameters"] = walk(doc["components"]["parameters"], None)
 
 
 def _support(upstreams: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -121,7 +169,7 @@ def _chat_operation(op: Operation, routes: list[str]) -> Json:
     params = [_ref("parameters", _REQUEST_ID)] + [_ref("parameters", q) for q in op.query]
     if op.resource is not None:
         params.append(_ref("parameters", "include"))
-    operation: Json = {"operationId": op.name, "summary": op.summary,
+    operation: Json = {"operationId": op.name, "summary": op.summary, "tags": [_tag(op)],
                        "description": _support_note(routes), "parameters": params}
     errors = _CHAT_ERRORS
     if op.name in canonical.BODY_SCHEMAS:
@@ -130,6 +178,12 @@ def _chat_operation(op: Operation, routes: list[str]) -> Json:
         errors = _BODY_ERRORS
     operation["responses"] = {str(op.success_status): _success(op), **_problems(errors)}
     return operation
+
+
+def _tag(op: Operation) -> str:
+    if "/messages" in op.path:
+        return "Messages"
+    return "Chats" if op.path.startswith("/chats") else "Profile"
 
 
 def _support_note(routes: list[str]) -> str:
@@ -157,8 +211,16 @@ def _gateway_paths() -> Json:
                                   _ok("Metrics", _METRICS, {"type": "string"}))},
         "/openapi.json": {"get": _open("get_openapi", "This document",
                                        _ok("OpenAPI 3.1 document", _JSON, {"type": "object"}))},
+        "/problems/{problem_type}": {"get": {
+            **_open("get_problem_type", "What a problem `type` means and what to do about it",
+                    _ok("The problem type's documentation (Markdown)", "text/markdown",
+                        {"type": "string"}), 404),
+            "parameters": [_ref("parameters", _REQUEST_ID),
+                           {"name": "problem_type", "in": "path", "required": True,
+                            "description": "The last segment of a problem's `type`",
+                            "schema": {"type": "string"}}]}},
         "/v1/upstreams": {"get": {
-            "operationId": "list_upstreams",
+            "operationId": "list_upstreams", "tags": ["Upstreams"],
             "summary": "The upstreams and which canonical operations each supports",
             "parameters": [_ref("parameters", _REQUEST_ID)],
             "responses": {"200": _ok("The upstreams", _JSON, _ref("schemas", "UpstreamList")),
@@ -168,7 +230,7 @@ def _gateway_paths() -> Json:
 
 
 def _open(operation_id: str, summary: str, ok: Json, *errors: int) -> Json:
-    return {"operationId": operation_id, "summary": summary, "security": [],
+    return {"operationId": operation_id, "summary": summary, "tags": ["System"], "security": [],
             "parameters": [_ref("parameters", _REQUEST_ID)],
             "responses": {"200": ok, **_problems(errors)}}
 
@@ -197,9 +259,9 @@ def _schemas() -> Json:
         if op.is_list and op.resource is not None:
             schemas[op.resource.title() + "List"] = _list_schema(op.resource.title())
     operations = {"type": "array", "items": {"type": "string", "enum": list(OPERATIONS)}}
-    schemas["Upstream"] = _object({"name": {"type": "string"}, "operations": operations})
+    schemas["UpstreamInfo"] = _object({"name": {"type": "string"}, "operations": operations})
     schemas["UpstreamList"] = _object({"data": {"type": "array",
-                                                "items": _ref("schemas", "Upstream")}})
+                                                "items": _ref("schemas", "UpstreamInfo")}})
     for name, schema in canonical.BODY_SCHEMAS.items():
         schemas[_camel(name)] = copy.deepcopy(schema)
     schemas["Problem"] = _problem_schema()
@@ -220,7 +282,9 @@ def _list_schema(item: str) -> Json:
 
 def _problem_schema() -> Json:
     properties: Json = {
-        "type": {"type": "string", "format": "uri-reference"},
+        "type": {"type": "string", "format": "uri-reference",
+                 "description": "Resolves, against this gateway's URL, to the type's "
+                                "documentation: GET /problems/{problem_type}"},
         "title": {"type": "string"},
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string"},

@@ -25,6 +25,7 @@ from .errors import (InternalError, NotFound, Problem, InvalidRequest,
                      MappingError, UpstreamUnavailable)
 from .logs import ACCESS
 from .metrics import Metrics, exposition_registry, method_label
+from .problem_docs import ProblemDocs, problem_docs_path, read_problem_docs
 from .pipeline import authenticate, dumps, handle
 from .state import (CONSUMER, FAILURE, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
                     load_state)
@@ -55,6 +56,8 @@ def create_app(config_path: str | Path, env: Mapping[str, str], *,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/problems/{problem_type}",
+                       ProblemDocs(read_problem_docs(problem_docs_path())).handle)
     app.router.add_get("/metrics", make_aiohttp_handler(exposition_registry(metrics.registry)))
     return app
 

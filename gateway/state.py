@@ -70,11 +70,17 @@ class GatewayState:
         return True
 
 
+def openapi_version(config_sha256: str) -> str:
+    """The package version plus the config's hash: a client generated from one document
+    can tell that the API it was built for (routes, enums) has changed."""
+    return f"{__version__}+config.{config_sha256[:12]}"
+
+
 def _load(path: Path, env: Mapping[str, str], clock: Callable[[], float]) -> _Loaded:
     config = load_config(path, env)
     routes = {name: sorted(route.operations) for name, route in config.routes.items()}
     return _Loaded(config, CursorCodec(config.cursor.secrets, config.cursor.ttl_seconds, clock),
-                   build_openapi(routes, version=__version__))
+                   build_openapi(routes, version=openapi_version(config.sha256)))
 
 
 def _loaded_metrics(metrics: Metrics, config: GatewayConfig, now: float) -> None:

@@ -105,7 +105,9 @@ def test_unsupported_operations_still_appear_and_answer_501():
 def test_upstream_parameter_lists_every_route(doc):
     upstream = doc["components"]["parameters"]["upstream"]
     assert upstream["in"] == "path" and upstream["required"] is True
-    assert upstream["schema"]["enum"] == ["hapihub", "smartsender", "storeden"]
+    assert upstream["schema"] == {"$ref": "#/components/schemas/Upstream"}
+    assert doc["components"]["schemas"]["Upstream"] == {
+        "type": "string", "enum": ["hapihub", "smartsender", "storeden"]}
     send = doc["paths"]["/v1/{upstream}/chats/{chat_id}/messages"]["post"]
     note = "Supported by `smartsender`, `storeden`. Other upstreams answer 501."
     assert send["description"] == note
@@ -181,3 +183,41 @@ def test_message_with_bad_value_is_invalid(doc, bad):
 
 def test_list_without_next_cursor_is_invalid(doc):
     assert not validator(doc, "ChatList").is_valid({"data": [CHAT]})
+
+
+def _enums(node, where=""):
+    """Every inline enum in the document: (where, sorted values)."""
+    if isinstance(node, dict):
+        if "enum" in node:
+            yield where, sorted(v for v in node["enum"] if v is not None)
+        for key, value in node.items():
+            yield from _enums(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _enums(value, f"{where}/{i}")
+
+
+def test_each_enum_is_one_shared_component(doc):
+    """Generated clients get one type per enum, not one per operation or field."""
+    places = collections.defaultdict(list)
+    for where, values in _enums(doc):
+        places[tuple(values)].append(where)
+    repeated = {values: where for values, where in places.items() if len(where) > 1}
+    assert repeated == {}
+    schemas = doc["components"]["schemas"]
+    assert schemas["Direction"] == {"type": "string", "enum": ["inbound", "outbound"]}
+    assert schemas["Message"]["properties"]["direction"] == {
+        "anyOf": [{"$ref": "#/components/schemas/Direction"}, {"type": "null"}]}
+    assert doc["components"]["parameters"]["state"]["schema"] == {
+        "$ref": "#/components/schemas/ChatState"}
+    assert schemas["UpstreamInfo"]["properties"]["operations"]["items"] == {
+        "$ref": "#/components/schemas/Operation"}
+
+
+def test_every_operation_is_tagged_with_a_declared_tag(doc):
+    declared = {tag["name"] for tag in doc["tags"]}
+    used = [(path, method, op.get("tags")) for path, method, op in operations(doc)]
+    assert [u for u in used if not u[2] or not set(u[2]) <= declared] == []
+    assert {tag for *_, tags in used for tag in tags} == declared
+    assert doc["paths"]["/v1/{upstream}/chats/{chat_id}/messages"]["get"]["tags"] == [
+        "Messages"]
