@@ -115,7 +115,29 @@ class _Pages:
         if not isinstance(records, list):
             raise MappingError("the answer's items are not a list (for XML, name the element "
                                "in the mapping's xml.lists)", stage="map")
-        return [_map(self._call, r, self._options) for r in records if r is not None]
+        return [_Record(self._call, r, self._options) for r in records if r is not None]  # type: ignore[misc]
+
+
+class _Record:
+    """An upstream record, mapped the first time the walk reads a canonical field of it
+    (an id, a filter or sort key) or serves it: items a page does not serve cost nothing."""
+
+    __slots__ = ("_call", "_record", "_options", "_mapped")
+
+    def __init__(self, call: Call, record: dict[str, Any], options: jmespath.Options) -> None:
+        self._call, self._record, self._options = call, record, options
+        self._mapped: dict[str, Any] | None = None
+
+    def resolve(self) -> dict[str, Any]:
+        if self._mapped is None:
+            self._mapped = _map(self._call, self._record, self._options)
+        return self._mapped
+
+    def __getitem__(self, name: str) -> Any:
+        return self.resolve()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.resolve().get(name, default)
 
 
 async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
@@ -129,7 +151,7 @@ async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
             and call.position is None and result.next_position is None):
         # The whole chat was read without meeting it: polling from it would be wrong.
         raise NotFound(f"message {after!r} (after) is not in chat {call.chat_id!r}")
-    return ListResult(result.items, result.next_position)
+    return ListResult([item.resolve() for item in result.items], result.next_position)  # type: ignore[attr-defined]
 
 
 def _predicates(call: Call, after: str | None):
