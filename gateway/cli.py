@@ -149,6 +149,7 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
                reuse_port: bool, banner: str | None = None) -> None:
     from aiohttp import web
 
+    from .gc_tuning import tune_gc
     from .logs import configure_logging
     from .server import create_app
     from .state import STATE
@@ -157,6 +158,7 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
     configure_logging(app[STATE].config.log_level)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
+    tune_gc()  # after loading: what start-up built is frozen, out of the collector's way
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     loop = asyncio.get_running_loop()
