@@ -70,7 +70,7 @@ def test_every_option_of_every_command_has_help_and_shows_its_default(capsys):
         text = capsys.readouterr().out
         options = re.findall(r"^  (--[a-z-]+)(?: [A-Z_]+)?( *)(.*)$", text, re.M)
         assert options, text
-        for option, gap, help_text in options:
+        for option, _gap, help_text in options:
             # an option's help starts on its own line or on the next one; never empty
             follows = text.split(option, 1)[1].split("\n", 2)
             assert help_text.strip() or follows[1].startswith(" " * 10), (command, option)

@@ -90,8 +90,8 @@ async def test_one_json_line_per_canonical_call(gateway, logs):
                                                                 "request")
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
         assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
-    summary = [(l["method"], l["upstream"], l["operation"], l["route"], l["status"],
-                l["upstream_calls"], l["consumer"]) for l in lines]
+    summary = [(line["method"], line["upstream"], line["operation"], line["route"],
+                line["status"], line["upstream_calls"], line["consumer"]) for line in lines]
     assert summary == [
         ("GET", "storeden", "list_chats", "/v1/{upstream}/chats", 200, 1, "default"),
         ("GET", "storeden", "list_messages", "/v1/{upstream}/chats/{chat_id}/messages", 200,

@@ -203,21 +203,21 @@ async def test_a_killed_worker_is_replaced_and_the_metrics_stay_whole(emulators,
            "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir), "GATEWAY_LOG_LEVEL": "INFO"}
     log = tmp_path / "gateway.log"
     async with serve(env, log, workers=2) as url:
-        spawned = await _until(lambda lines: [l["pid"] for l in lines
-                                              if l["msg"] == "worker started"], log, "workers")
+        spawned = await _until(lambda lines: [line["pid"] for line in lines
+                                              if line["msg"] == "worker started"], log, "workers")
         assert len(spawned) == 2
         for _ in range(20):
             assert (await get_fresh(f"{url}/v1/storeden/chats", AUTH))[0] == 200
         victim = spawned[0]
         os.kill(victim, signal.SIGKILL)
 
-        [exited] = await _until(lambda lines: [l for l in lines if l["msg"] == "worker exited"],
+        [exited] = await _until(lambda lines: [line for line in lines if line["msg"] == "worker exited"],
                                 log, "the worker's death")
         assert (exited["level"], exited["pid"], exited["signal"], exited["exit_code"]) == (
             "error", victim, "SIGKILL", -signal.SIGKILL)
         [replacement] = await _until(
-            lambda lines: [l["pid"] for l in lines if l["msg"] == "started"
-                           and l.get("pid") not in spawned], log, "a replacement listening")
+            lambda lines: [line["pid"] for line in lines if line["msg"] == "started"
+                           and line.get("pid") not in spawned], log, "a replacement listening")
         for _ in range(40):
             assert (await get_fresh(f"{url}/v1/storeden/chats", AUTH))[0] == 200
 
@@ -234,9 +234,9 @@ async def test_a_killed_worker_is_replaced_and_the_metrics_stay_whole(emulators,
         assert str(replacement) in answered
         assert answered[str(replacement)].get(series("chat_gateway_requests_total", **ROUTE))
     lines = _json_lines(log)
-    assert [l["msg"] for l in lines if l["logger"] == "chat_gateway.supervisor"][-2:] == [
+    assert [line["msg"] for line in lines if line["logger"] == "chat_gateway.supervisor"][-2:] == [
         "stopping", "stopped"]
-    assert {l["pid"] for l in lines if l["msg"] == "stopped" and "pid" in l} == {
+    assert {line["pid"] for line in lines if line["msg"] == "stopped" and "pid" in line} == {
         spawned[1], replacement}
 
 
