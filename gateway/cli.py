@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import logging
 import os
 import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from . import __version__
 
@@ -40,6 +41,14 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every subcommand's parser, registered tools' included, shows defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chat-gateway", description=__doc__,
                                      formatter_class=_HelpFormatter)
@@ -47,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                         version=f"%(prog)s {__version__} (Python {sys.version.split()[0]})")
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND",
-        parser_class=functools.partial(argparse.ArgumentParser, formatter_class=_HelpFormatter))
+        parser_class=_Parser)
     config_help = ("routes.yaml to load (default: ./routes.yaml if present, else the one "
                    "shipped with the package)")
     serve = commands.add_parser("serve", help="run the gateway",
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         tool.register(commands)
     args = parser.parse_args(argv)
     if hasattr(args, "run"):  # a subcommand that registered itself
-        return args.run(args)
+        return int(args.run(args))
     if args.command == "check":
         return _check(args.config or default_config_path(), args.demo_env)
     if args.command == "demo":
@@ -84,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(args.config or default_config_path(), args.host, args.port, args.workers)
 
 
-def _tools():
+def _tools() -> tuple[ModuleType, ...]:
     from .tools import test_mappings_cli
 
     return (test_mappings_cli,)

@@ -171,7 +171,7 @@ def _chat_operation(op: Operation, routes: list[str]) -> Json:
         params.append(_ref("parameters", "include"))
     operation: Json = {"operationId": op.name, "summary": op.summary, "tags": [_tag(op)],
                        "description": _support_note(routes), "parameters": params}
-    errors = _CHAT_ERRORS
+    errors: tuple[int, ...] = _CHAT_ERRORS
     if op.name in canonical.BODY_SCHEMAS:
         body = {_JSON: {"schema": _ref("schemas", _camel(op.name))}}
         operation["requestBody"] = {"required": True, "content": body}

@@ -120,6 +120,7 @@ def _build(node: yaml.Node, path: tuple[Any, ...], source: Source, env: Mapping[
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), source, env) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
     value = node.value  # the scalar's text as written
     if "${" not in value:
         return _plain_scalar(node)
