@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from gateway.config.loader import load_config
 from gateway.errors import ConfigError
@@ -24,8 +25,10 @@ config_dir = test_config.config_dir  # the fixture: a copy of routes.yaml and ma
 ENV_EXAMPLE = ROOT / ".env.example"
 COMMON = {"GATEWAY_API_KEYS": "k" * 12, "GATEWAY_CURSOR_SECRET": "s" * 20}
 STOREDEN = {k: v for k, v in DEMO_ENV.items() if k.startswith("STOREDEN_")}
-BASE_URL_OF = {"spurtcommerce": "SPURTCOMMERCE_BASE_URL", "smartsender": "SMARTSENDER_BASE_URL",
-               "superoffice": "SUPEROFFICE_BASE_URL", "hapihub": "HAPIHUB_BASE_URL"}
+# every shipped upstream but storeden -> the variable its base_url reads
+BASE_URL_OF = {name: re.match(r"\$\{(\w+)\}$", spec["base_url"]).group(1)  # type: ignore[union-attr]
+               for name, spec in yaml.safe_load(ROUTES.read_text())["upstreams"].items()
+               if name != "storeden"}
 
 
 def test_one_vendor_needs_only_its_own_variables():
@@ -87,6 +90,7 @@ def test_no_vendor_configured_is_an_error_naming_the_base_urls():
     with pytest.raises(ConfigError) as caught:
         load_config(ROUTES, COMMON)
     assert caught.value.path == "upstreams"
+    assert len(BASE_URL_OF) >= 4
     for variable in [*BASE_URL_OF.values(), "STOREDEN_BASE_URL"]:
         assert variable in str(caught.value)
 
