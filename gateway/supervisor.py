@@ -135,7 +135,7 @@ class Supervisor:
     def _forget(self, pid: int) -> None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid, self._metrics_dir)  # type: ignore[no-untyped-call]
+        multiprocess.mark_process_dead(pid, self._metrics_dir)
 
     def _signal_all(self, signum: int) -> None:
         for pid in self._workers:
