@@ -109,7 +109,9 @@ def _check(path: Path, demo_env: bool) -> int:
     try:
         config = load_config(path, env)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        errors = getattr(exc, "errors", [exc])
+        print("\n".join(map(str, errors)), file=sys.stderr)
+        print(f"{len(errors)} error(s): {path} was not loaded", file=sys.stderr)
         return 1
     for name, route in sorted(config.routes.items()):
         print(f"{name}: {route.upstream.mapping_file}: {', '.join(sorted(route.operations))}")

@@ -2,6 +2,7 @@
 
     GatewayError
     ├── ConfigError                     bad routes.yaml / mapping: file, line, path
+    │   └── ConfigErrors                    all of a config's errors, one per line
     └── Problem                         answered to the client as application/problem+json
         ├── InvalidRequest        400   a canonical input field is wrong (names the field)
         │   └── InvalidCursor     400   tampered, expired, foreign or mismatched cursor
@@ -32,6 +33,7 @@ from typing import Any, Literal, get_args
 __all__ = [
     "GatewayError",
     "ConfigError",
+    "ConfigErrors",
     "Problem",
     "InvalidRequest",
     "InvalidCursor",
@@ -80,6 +82,17 @@ class ConfigError(GatewayError):
         if line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where} {path}: {message}" if path else f"{where}: {message}")
+
+
+class ConfigErrors(ConfigError):
+    """Every error found in one pass over a config; `str()` is one `file:line path:
+    message` per line. Behaves as its first error for code that reads one."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, path=first.path)
+        self.errors = errors
+        self.args = ("\n".join(str(e) for e in errors),)
 
 
 class Problem(GatewayError):

@@ -11,7 +11,7 @@ paginators and the upstream client:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from yarl import URL
 
@@ -33,6 +33,14 @@ class RequestOption:
 
     name: str
     into: str = "query"
+
+    SCHEMA: ClassVar[dict[str, Any]] = {"oneOf": [
+        {"type": "string", "minLength": 1, "description": "a query parameter's name"},
+        {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
+            "name": {"type": "string", "minLength": 1, "description": "parameter, header or "
+                                                                      "body field name"},
+            "in": {"enum": list(OPTION_PLACES), "description": "where the value goes "
+                                                               "(default query)"}}}]}
 
     @classmethod
     def from_spec(cls, spec: Any) -> RequestOption | None:

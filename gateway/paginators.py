@@ -45,6 +45,15 @@ __all__ = ["Page", "PageSource", "Paginator", "PAGINATORS", "build_paginator", "
            "parse_link_header"]
 
 Position = dict[str, Any]
+_TEXT = {"type": "string", "minLength": 1}
+_JMESPATH = {"type": "string", "minLength": 1, "format": "jmespath",
+             "description": "JMESPath over the answer"}
+_SIZE = {"type": "integer", "minimum": 1, "maximum": 1000}
+
+
+def _option(description: str) -> dict[str, Any]:
+    return {**RequestOption.SCHEMA, "description": description}
+
 _RESYNC_WINDOW = 20  # resuming an offset walk, items asked for at least (not calls)
 
 
@@ -147,8 +156,20 @@ def _resume(page: Page, index: int) -> Position:
 
 
 class NoPaging:
-    """The upstream answers everything at once (in no guaranteed order)."""
+    """The upstream answers everything at once (in no guaranteed order); `order` sorts
+    by canonical fields."""
 
+    TYPE = "none"
+    REQUIRED: tuple[str, ...] = ()
+    KEYS: dict[str, Any] = {"order": {
+        "type": "object", "additionalProperties": False, "required": ["by"],
+        "description": "sort the whole list by canonical fields",
+        "properties": {
+            "by": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "additionalProperties": False, "required": ["field"],
+                "properties": {"field": {**_TEXT, "description": "a canonical field"},
+                               "as": {"enum": ["string", "number", "datetime"]}}}},
+            "direction": {"enum": ["asc", "desc"]}}}}
     page_size = None
 
     def __init__(self, spec: dict[str, Any]) -> None:
@@ -182,6 +203,19 @@ def _sortable(value: Any, kind: str) -> tuple[int, Any]:
 
 
 class PageNumberPaging:
+    """`?page=N&size=P`, P fixed at the upstream's maximum; `total_pages` (else a short
+    page) tells whether more exist."""
+
+    TYPE = "page_number"
+    KEYS: dict[str, Any] = {
+        "page_param": _option("where the page number goes (default page)"),
+        "size_param": _option("where the page size goes (default limit)"),
+        "page_size": {**_SIZE, "description": "the upstream's maximum, always asked"},
+        "first_page": {"type": "integer", "minimum": 0, "description": "default 1"},
+        "total_pages": {**_JMESPATH, "description": "JMESPath to the number of pages"},
+    }
+    REQUIRED = ("page_size",)
+
     def __init__(self, spec: dict[str, Any]) -> None:
         self.page_size = spec["page_size"]
         self._page = RequestOption.from_spec(spec.get("page_param", "page"))
@@ -212,6 +246,7 @@ class _ChainedPaging:
     """Each answer names the next page — a URL or a token — which the position holds
     (`key`) with the items of the page already served (`s`)."""
 
+    REQUIRED: tuple[str, ...] = ()
     key = ""
     page_size: int | None
 
@@ -245,6 +280,10 @@ class _LinkedPaging(_ChainedPaging):
     """Pages that name the next page's URL; a subclass says where the link is."""
 
     key = "u"
+    KEYS: dict[str, Any] = {
+        "page_size": {**_SIZE, "description": "asked on the first request"},
+        "size_param": _option("where the page size goes on the first request"),
+    }
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.page_size = spec.get("page_size")
@@ -274,7 +313,13 @@ def _resumer(key: str, here: Any, following: Any, size: int) -> Callable[[int], 
 
 
 class NextUrlPaging(_LinkedPaging):
-    """The answer body links the next page: `next` is a JMESPath to its URL."""
+    """The answer body links the next page: `next` is a JMESPath to its URL (followed only
+    on the upstream's own scheme, host, port and path prefix)."""
+
+    TYPE = "next_url"
+    KEYS = {**_LinkedPaging.KEYS, "next": {**_JMESPATH, "description": "JMESPath to the "
+                                                                       "next page's URL"}}
+    REQUIRED = ("next",)
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec)
@@ -285,7 +330,10 @@ class NextUrlPaging(_LinkedPaging):
 
 
 class LinkHeaderPaging(_LinkedPaging):
-    """RFC 8288: the answer's `Link` header has the `rel="next"` URL (GitHub, Zendesk)."""
+    """RFC 8288: the answer's `Link` header has the `rel="next"` URL (GitHub, Zendesk);
+    relative links resolve against the request's URL; same origin rules as next_url."""
+
+    TYPE = "link_header"
 
     def _next_link(self, source: PageSource, answer: Answer) -> Any:
         for value in answer.headers.getall("Link", []) if answer.headers is not None else []:
@@ -318,6 +366,16 @@ class CursorPaging(_ChainedPaging):
     does `has_more` (JMESPath) being false. Pages may be shorter than `page_size` while
     more exist (only the token decides)."""
 
+    TYPE = "cursor"
+    KEYS: dict[str, Any] = {
+        "token": {**_JMESPATH, "description": "JMESPath to the next page's token"},
+        "token_header": {**_TEXT, "description": "response header holding the token"},
+        "param": _option("where the token goes (default: query parameter cursor)"),
+        "page_size": {**_SIZE, "description": "asked on every request"},
+        "size_param": _option("where the page size goes"),
+        "has_more": {**_JMESPATH, "description": "JMESPath; false ends the walk"},
+    }
+    ONE_OF = ("token", "token_header")
     key = "t"
 
     def __init__(self, spec: dict[str, Any]) -> None:
@@ -349,6 +407,17 @@ class CursorPaging(_ChainedPaging):
 
 
 class OffsetPaging:
+    """`?offset=O&limit=N`: asks for one item more than it needs to know whether more
+    exist."""
+
+    TYPE = "offset"
+    KEYS: dict[str, Any] = {
+        "offset_param": _option("where the offset goes (default offset)"),
+        "limit_param": _option("where the count goes (default limit)"),
+        "max_page_size": {**_SIZE, "description": "the most the upstream gives (default 100)"},
+    }
+    REQUIRED: tuple[str, ...] = ()
+
     def __init__(self, spec: dict[str, Any]) -> None:
         self.page_size = spec.get("max_page_size", 100)
         self._offset = RequestOption.from_spec(spec.get("offset_param", "offset"))
@@ -372,14 +441,8 @@ class OffsetPaging:
             offset, back, window = base + len(items), 0, 0
 
 
-PAGINATORS: dict[str, Callable[[dict[str, Any]], Paginator]] = {
-    "none": NoPaging,
-    "page_number": PageNumberPaging,
-    "next_url": NextUrlPaging,
-    "offset": OffsetPaging,
-    "cursor": CursorPaging,
-    "link_header": LinkHeaderPaging,
-}
+PAGINATORS: dict[str, Any] = {cls.TYPE: cls for cls in (
+    NoPaging, PageNumberPaging, NextUrlPaging, OffsetPaging, CursorPaging, LinkHeaderPaging)}
 
 
 def build_paginator(spec: dict[str, Any]) -> Paginator:

@@ -1,8 +1,10 @@
 """Upstream auth styles, picked by `auth.type` in a mapping.
 
-Each style is rendered once, when the config loads, from the upstream's credentials
-(`{credentials.token}` etc.), into the headers and query parameters every request to
-that upstream carries. `secrets` lists the rendered values so they can be redacted.
+Each style is a small class that names its `type:` (`TYPE`), its keys (`KEYS`, JSON
+Schema fragments the config schema and the reference docs are built from) and its docs
+(the docstring). It is rendered once, when the config loads, from the upstream's
+credentials (`{credentials.token}` etc.), into the headers and query parameters every
+request to that upstream carries. `secrets` lists the rendered values for redaction.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from typing import Any
 __all__ = ["AuthParts", "AUTH_STYLES", "build_auth"]
 
 Render = Callable[[str, str], str]  # (template, key in the spec) -> text
+_TEMPLATE = {"type": "string", "description": "template over credentials.* and vars.*"}
+
+
+def _template(default: str) -> dict[str, Any]:
+    return {**_TEMPLATE, "description": f"template over credentials.* and vars.* "
+                                        f"(default {default})"}
 
 
 @dataclass(frozen=True)
@@ -24,50 +32,87 @@ class AuthParts:
     secrets: tuple[str, ...] = ()
 
 
-def _none(spec: dict[str, Any], render: Render) -> AuthParts:
-    return AuthParts()
+class NoAuth:
+    """Nothing is sent."""
+
+    TYPE = "none"
+    KEYS: dict[str, Any] = {}
+
+    def build(self, spec: dict[str, Any], render: Render) -> AuthParts:
+        return AuthParts()
 
 
-def _bearer(spec: dict[str, Any], render: Render) -> AuthParts:
-    token = render(spec.get("token", "{credentials.token}"), "token")
-    return AuthParts(headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
+class BearerAuth:
+    """`Authorization: Bearer <token>`."""
+
+    TYPE = "bearer"
+    KEYS = {"token": _template("{credentials.token}")}
+
+    def build(self, spec: dict[str, Any], render: Render) -> AuthParts:
+        token = render(spec.get("token", "{credentials.token}"), "token")
+        return AuthParts(headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
 
 
-def _basic(spec: dict[str, Any], render: Render) -> AuthParts:
-    user = render(spec.get("username", "{credentials.username}"), "username")
-    password = render(spec.get("password", "{credentials.password}"), "password")
-    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return AuthParts(headers={"Authorization": f"Basic {encoded}"},
-                     secrets=(password, encoded))
+class BasicAuth:
+    """`Authorization: Basic base64(username:password)`."""
+
+    TYPE = "basic"
+    KEYS = {"username": _template("{credentials.username}"),
+            "password": _template("{credentials.password}")}
+
+    def build(self, spec: dict[str, Any], render: Render) -> AuthParts:
+        user = render(spec.get("username", "{credentials.username}"), "username")
+        password = render(spec.get("password", "{credentials.password}"), "password")
+        encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return AuthParts(headers={"Authorization": f"Basic {encoded}"},
+                         secrets=(password, encoded))
 
 
-def _header(spec: dict[str, Any], render: Render) -> AuthParts:
-    name = spec.get("name", "Authorization")
-    value = render(spec.get("value", "{credentials.authorization}"), "value")
-    return AuthParts(headers={name: value}, secrets=(value, *value.split(" ", 1)[1:]))
+class HeaderAuth:
+    """One header with a full value (`SoTicket …`)."""
+
+    TYPE = "header"
+    KEYS = {"name": {"type": "string", "minLength": 1,
+                     "description": "header name (default Authorization)"},
+            "value": _template("{credentials.authorization}")}
+    _DEFAULTS = ("Authorization", "{credentials.authorization}")
+    _PLACE = "headers"  # the AuthParts field the value goes in
+
+    def build(self, spec: dict[str, Any], render: Render) -> AuthParts:
+        name = spec.get("name", self._DEFAULTS[0])
+        value = render(spec.get("value", self._DEFAULTS[1]), "value")
+        secrets = (value, *value.split(" ", 1)[1:])  # `Scheme secret`: the secret alone too
+        return AuthParts(**{self._PLACE: {name: value}}, secrets=secrets)
 
 
-def _headers(spec: dict[str, Any], render: Render) -> AuthParts:
-    headers = {name: render(str(t), f"headers.{name}") for name, t in spec.get("headers", {}).items()}
-    return AuthParts(headers=headers, secrets=tuple(headers.values()))
+class QueryAuth(HeaderAuth):
+    """A query parameter on every request."""
+
+    TYPE = "query"
+    KEYS = {"name": {"type": "string", "minLength": 1,
+                     "description": "parameter name (default api_key)"},
+            "value": _template("{credentials.key}")}
+    _DEFAULTS = ("api_key", "{credentials.key}")
+    _PLACE = "query"
 
 
-def _query(spec: dict[str, Any], render: Render) -> AuthParts:
-    name = spec.get("name", "api_key")
-    value = render(spec.get("value", "{credentials.key}"), "value")
-    return AuthParts(query={name: value}, secrets=(value,))
+class HeadersAuth:
+    """Several headers, each a template (`key`, `exchange`)."""
+
+    TYPE = "headers"
+    KEYS = {"headers": {"type": "object", "additionalProperties": _TEMPLATE,
+                        "description": "header name → template"}}
+
+    def build(self, spec: dict[str, Any], render: Render) -> AuthParts:
+        headers = {name: render(str(t), f"headers.{name}")
+                   for name, t in spec.get("headers", {}).items()}
+        return AuthParts(headers=headers, secrets=tuple(headers.values()))
 
 
-AUTH_STYLES: dict[str, Callable[[dict[str, Any], Render], AuthParts]] = {
-    "none": _none,
-    "bearer": _bearer,
-    "basic": _basic,
-    "header": _header,
-    "headers": _headers,
-    "query": _query,
-}
+AUTH_STYLES: dict[str, Any] = {cls.TYPE: cls for cls in (
+    NoAuth, BearerAuth, BasicAuth, HeaderAuth, HeadersAuth, QueryAuth)}
 
 
 def build_auth(spec: dict[str, Any], render: Render) -> AuthParts:
-    parts = AUTH_STYLES[spec["type"]](spec, render)
+    parts = AUTH_STYLES[spec["type"]]().build(spec, render)
     return AuthParts(parts.headers, parts.query, tuple(s for s in parts.secrets if len(s) >= 4))

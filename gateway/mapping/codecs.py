@@ -21,7 +21,7 @@ from lxml import etree
 from ..errors import MappingError
 from .expressions import text_of
 
-__all__ = ["DECODERS", "ENCODERS", "decode_body", "decode_json", "decode_xml",
+__all__ = ["DECODERS", "ENCODERS", "ENCODER_KEYS", "decode_body", "decode_json", "decode_xml",
            "encode_json", "encode_form", "encode_xml", "media_type_format"]
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -174,4 +174,14 @@ ENCODERS: dict[str, Callable[..., tuple[bytes, str]]] = {
     "json": encode_json,
     "form": encode_form,
     "xml": encode_xml,
+}
+
+# The keys each body encoding takes besides `encoding` and `fields` (schema fragments).
+ENCODER_KEYS: dict[str, dict[str, Any]] = {
+    "json": {},
+    "form": {},
+    "xml": {"root": {"type": "string", "minLength": 1,
+                     "description": "the root element's name (default object)"},
+            "namespace": {"type": "string", "minLength": 1,
+                          "description": "the default xmlns of every element"}},
 }

@@ -46,6 +46,10 @@ class Expression:
             raise ExpressionError(f"invalid JMESPath {source!r}: {exc}") from exc
         self._compiled = compile_ast(self._parsed.parsed)  # closures, not a tree walk
 
+    @property
+    def ast(self) -> dict[str, Any]:
+        return self._parsed.parsed
+
     def search(self, data: Any, options: jmespath.Options | None = None) -> Any:
         try:
             return self._compiled(data, options)
@@ -73,6 +77,9 @@ class Template:
         if pos < len(source):
             self._parts.append(source[pos:])
         self._whole = len(self._parts) == 1 and isinstance(self._parts[0], Expression)
+
+    def expressions(self) -> list[Expression]:
+        return [part for part in self._parts if isinstance(part, Expression)]
 
     def render(self, context: Mapping[str, Any], options: jmespath.Options | None = None,
                escape: Callable[[str], str] | None = None) -> Any:
@@ -110,6 +117,10 @@ class TemplateTree:
     def render(self, context: Mapping[str, Any], options: jmespath.Options | None = None) -> Any:
         return _render_tree(self._tree, context, options)
 
+    def templates(self) -> list[tuple[tuple[Any, ...], Template]]:
+        """Every template in the tree with its path below the tree's root."""
+        return list(_templates(self._tree, ()))
+
 
 def _compile_tree(node: Any) -> Any:
     if isinstance(node, str):
@@ -119,6 +130,17 @@ def _compile_tree(node: Any) -> Any:
     if isinstance(node, list):
         return [_compile_tree(v) for v in node]
     return node
+
+
+def _templates(node: Any, path: tuple[Any, ...]) -> Any:
+    if isinstance(node, Template):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _templates(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _templates(value, (*path, index))
 
 
 def _render_tree(node: Any, context: Mapping[str, Any], options: jmespath.Options | None) -> Any:

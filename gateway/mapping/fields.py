@@ -30,7 +30,7 @@ from typing import Any
 import jmespath
 
 from ..canonical import RESOURCE_FIELDS
-from ..errors import MappingError
+from ..errors import ConfigError, ConfigErrors, MappingError
 from .expressions import Expression, ExpressionError, text_of
 from .functions import truthy
 from .values import CONVERTERS, ConversionError
@@ -46,11 +46,11 @@ ErrorAt = Callable[[tuple[Any, ...], str], Exception]
 
 
 class _Leaf:
-    __slots__ = ("name", "kind", "expr", "const", "convert", "fmt", "table", "default")
+    __slots__ = ("name", "kind", "expr", "const", "convert", "fmt", "table", "default", "path")
 
     def __init__(self, name: str, kind: str, spec: Any, error_at: ErrorAt,
                  path: tuple[Any, ...]) -> None:
-        self.name, self.kind = name, kind.rstrip("?")
+        self.name, self.kind, self.path = name, kind.rstrip("?"), path
         self.expr: Expression | None = None
         self.const: Any = None
         self.table: dict[str, Any] | None = None
@@ -126,10 +126,11 @@ def _media(item: Any, name: str) -> dict[str, Any]:
 class _Object:
     """A canonical object field: its own tree, null when `when` is falsy."""
 
-    __slots__ = ("when", "tree")
+    __slots__ = ("when", "tree", "path")
 
-    def __init__(self, when: Expression | None, tree: dict[str, Any]) -> None:
-        self.when, self.tree = when, tree
+    def __init__(self, when: Expression | None, tree: dict[str, Any],
+                 path: tuple[Any, ...]) -> None:
+        self.when, self.tree, self.path = when, tree, path
 
     def apply(self, record: Any, options: jmespath.Options, zone: tzinfo) -> Any:
         if self.when is not None and not truthy(self.when.search(record, options)):
@@ -145,11 +146,25 @@ class ResourceMapper:
         self.resource = resource
         self._tree = _compile(RESOURCE_FIELDS[resource], spec, error_at, path, "")
 
+    def expressions(self) -> list[tuple[tuple[Any, ...], Expression]]:
+        """Every expression with its path in the mapping (for check-time variable checks)."""
+        return list(_expressions(self._tree))
+
     def map(self, record: Any, options: jmespath.Options, zone: tzinfo) -> dict[str, Any]:
         out = _apply(self._tree, record, options, zone)
         if out.get("id") in (None, ""):
             raise MappingError(f"the upstream {self.resource} has no id", stage="map")
         return out
+
+
+def _expressions(tree: dict[str, Any]) -> Any:
+    for node in tree.values():
+        if isinstance(node, _Leaf) and node.expr is not None:
+            yield node.path, node.expr
+        elif isinstance(node, _Object):
+            if node.when is not None:
+                yield (*node.path, "when"), node.when
+            yield from _expressions(node.tree)
 
 
 def _is_leaf(spec: Any) -> bool:
@@ -160,22 +175,29 @@ def _compile(shape: dict[str, Any], spec: dict[str, Any], error_at: ErrorAt,
              path: tuple[Any, ...], prefix: str) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise error_at(path, "expected an object of canonical fields")
-    unknown = set(spec) - set(shape)
-    if unknown:
-        raise error_at((*path, sorted(unknown)[0]),
-                       f"not a canonical field; fields are {sorted(shape)}")
+    errors = [error_at((*path, name), f"not a canonical field; fields are {sorted(shape)}")
+              for name in spec if name not in shape]
     tree: dict[str, Any] = {}
     for name, kind in shape.items():
-        if name not in spec or (spec[name] is None and isinstance(kind, dict)):
-            tree[name] = [] if kind == "media[]" else None
-        elif isinstance(kind, dict):
-            if _is_leaf(spec[name]):
-                raise error_at((*path, name), f"{name} is an object: map its fields "
-                                              f"{sorted(kind)}, or null")
-            tree[name] = _object(kind, spec[name], error_at, (*path, name), f"{prefix}{name}.")
-        else:
-            tree[name] = _Leaf(prefix + name, kind, spec[name], error_at, (*path, name))
+        try:
+            tree[name] = _node(name, kind, spec, error_at, path, prefix)
+        except ConfigError as error:  # go on: every field's mistake in one run
+            errors.extend(getattr(error, "errors", None) or [error])
+    if errors:
+        raise ConfigErrors(errors)  # type: ignore[arg-type]
     return tree
+
+
+def _node(name: str, kind: Any, spec: dict[str, Any], error_at: ErrorAt,
+          path: tuple[Any, ...], prefix: str) -> Any:
+    if name not in spec or (spec[name] is None and isinstance(kind, dict)):
+        return [] if kind == "media[]" else None
+    if isinstance(kind, dict):
+        if _is_leaf(spec[name]):
+            raise error_at((*path, name), f"{name} is an object: map its fields "
+                                          f"{sorted(kind)}, or null")
+        return _object(kind, spec[name], error_at, (*path, name), f"{prefix}{name}.")
+    return _Leaf(prefix + name, kind, spec[name], error_at, (*path, name))
 
 
 def _object(shape: dict[str, Any], spec: dict[str, Any], error_at: ErrorAt,
@@ -187,7 +209,7 @@ def _object(shape: dict[str, Any], spec: dict[str, Any], error_at: ErrorAt,
             when = Expression(str(spec["when"]))
         except ExpressionError as exc:
             raise error_at((*path, "when"), str(exc)) from None
-    return _Object(when, _compile(shape, fields, error_at, path, prefix))
+    return _Object(when, _compile(shape, fields, error_at, path, prefix), path)
 
 
 def _apply(tree: dict[str, Any], record: Any, options: jmespath.Options,
