@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tools() -> tuple[ModuleType, ...]:
-    from .tools import test_mappings_cli
+    from .tools import schema_cli, test_mappings_cli
 
-    return (test_mappings_cli,)
+    return (test_mappings_cli, schema_cli)
 
 
 def _check(path: Path, demo_env: bool) -> int:
@@ -176,7 +176,7 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, app[STATE].reload)
+    loop.add_signal_handler(signal.SIGHUP, app[STATE].request_reload)  # compiled off-loop
     print(banner or f"chat-gateway listening on http://{host}:{port}", flush=True)
     log = logging.getLogger("chat_gateway.process")
     log.info("started", extra={"host": host, "port": port, "pid": os.getpid(),
