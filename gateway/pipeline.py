@@ -37,7 +37,7 @@ def dumps(data: Any) -> str:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    state: GatewayState = request.app[STATE]
+    state: GatewayState = request.app[STATE].pinned()  # one config for the whole request
     config = state.config
     canonical = OPERATIONS[request.match_info.route.name]  # type: ignore[index]
     request[OPERATION] = canonical.name

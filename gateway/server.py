@@ -7,6 +7,8 @@ go to `pipeline.handle`; the operation is the aiohttp route's name.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -49,6 +51,8 @@ def create_app(config_path: str | Path, env: Mapping[str, str], *,
                           client_max_size=state.config.limits.max_body_bytes)
     app[STATE] = state
     app.cleanup_ctx.append(_client_context(session))
+    if env.get("GATEWAY_CONFIG_WATCH_SECONDS"):  # optional: reload when a file changes
+        app.cleanup_ctx.append(_watch_context(float(env["GATEWAY_CONFIG_WATCH_SECONDS"])))
     app.on_shutdown.append(_drain)
     for name, operation in OPERATIONS.items():
         app.router.add_route(operation.method, "/v1/{upstream}" + operation.path, handle, name=name)
@@ -74,6 +78,16 @@ def _client_context(session: aiohttp.ClientSession | None):
         yield
         if own:
             await client_session.close()
+    return context
+
+
+def _watch_context(interval: float):
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(app[STATE].watch(interval))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     return context
 
 

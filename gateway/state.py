@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ class GatewayState:
     loaded: _Loaded
     client: UpstreamClient = field(default=None)  # type: ignore[assignment]  # set at startup
     draining: bool = False
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _tasks: set[asyncio.Task[bool]] = field(default_factory=set, repr=False)
 
     @property
     def config(self) -> GatewayConfig:
@@ -55,14 +58,62 @@ class GatewayState:
     def openapi(self) -> dict[str, Any]:
         return self.loaded.openapi
 
+    def pinned(self) -> GatewayState:
+        """This state with its config fixed: a request holds it from start to end, so a
+        reload meanwhile changes nothing for it (routes, mappings, cursor secrets)."""
+        return replace(self)
+
     def reload(self) -> bool:
-        """Load the config again; on any error keep the running one and say why."""
+        """Load the config again, here (blocking); on any error keep the running one."""
         try:
             loaded = _load(self.config_path, self.env, self.clock)
         except ConfigError as exc:
-            self.metrics.config_failed()
-            log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
-            return False
+            return self._failed(exc)
+        return self._install(loaded)
+
+    async def reload_async(self) -> bool:
+        """Compile the new config in a worker thread, so the event loop keeps serving,
+        then swap it in with one assignment. Reloads run one at a time, in order."""
+        async with self._reload_lock:
+            try:
+                loaded = await asyncio.to_thread(_load, self.config_path, self.env, self.clock)
+            except ConfigError as exc:
+                return self._failed(exc)
+            return self._install(loaded)
+
+    def request_reload(self) -> None:
+        """For a signal handler (SIGHUP): start `reload_async()` and keep its task."""
+        task = asyncio.get_running_loop().create_task(self.reload_async())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def watch(self, interval: float) -> None:
+        """Reload when routes.yaml or a mapping it names changes (mtime polled)."""
+        seen = self._mtimes()
+        while True:
+            await asyncio.sleep(interval)
+            now = self._mtimes()
+            if now != seen:
+                seen = now
+                await self.reload_async()
+
+    def _mtimes(self) -> dict[str, float]:
+        files = [self.config_path, *(Path(r.upstream.mapping_file).resolve()
+                                     for r in self.config.routes.values())]
+        out = {}
+        for path in files:
+            try:
+                out[str(path)] = path.stat().st_mtime
+            except OSError:
+                out[str(path)] = -1.0
+        return out
+
+    def _failed(self, exc: ConfigError) -> bool:
+        self.metrics.config_failed()
+        log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
+        return False
+
+    def _install(self, loaded: _Loaded) -> bool:
         self.loaded = loaded  # one assignment: a request sees the old or the new, never a mix
         logging.getLogger("chat_gateway").setLevel(loaded.config.log_level)
         _loaded_metrics(self.metrics, loaded.config, self.clock())
