@@ -20,7 +20,7 @@ from tests.test_config import DEMO_ENV
 BREAKS = [
     ("routes.yaml", "mapping: mappings/storeden.yaml", "maping: mappings/storeden.yaml",
      "maping:", "upstreams.storeden.maping",
-     "'maping' was unexpected; allowed here: base_url, credentials, mapping, timeout, "
+     "'maping' was unexpected; allowed here: base_url, credentials, mapping, optional, timeout, "
      "timezone, vars"),
     ("mappings/smartsender.yaml", 'path: "/contacts/{steps.chat.contact.id}/send"',
      'path: "/contacts/{steps.nope.id}/send"', "steps.nope",
