@@ -29,8 +29,11 @@ from .logs import ACCESS
 from .metrics import Metrics, exposition_registry, method_label
 from .problem_docs import ProblemDocs, problem_docs_path, read_problem_docs
 from .pipeline import authenticate, dumps, handle
-from .state import (CONSUMER, FAILURE, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
+from .state import (BUDGET, CONSUMER, FAILURE, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
                     load_state)
+from .resilience.admission import admission_middleware
+from .resilience.idempotency import idempotency_middleware
+from .resilience.redis_stores import RedisKeyStore, RedisLimiter
 from .upstream import UpstreamClient, count_sends
 
 __all__ = ["create_app"]
@@ -46,13 +49,17 @@ def create_app(config_path: str | Path, env: Mapping[str, str], *,
                session: aiohttp.ClientSession | None = None) -> web.Application:
     metrics = Metrics(registry or CollectorRegistry())
     state = load_state(config_path, env, metrics, clock)
+    # problem_middleware twice: the inner one turns the handler's problems into responses
+    # that the idempotency layer can keep and the admission layer can add headers to.
     app = web.Application(middlewares=[request_id_middleware, observe_middleware,
+                                       problem_middleware, _ADMISSION, _IDEMPOTENCY,
                                        problem_middleware],
                           client_max_size=state.config.limits.max_body_bytes)
     app[STATE] = state
     app.cleanup_ctx.append(_client_context(session))
     if env.get("GATEWAY_CONFIG_WATCH_SECONDS"):  # optional: reload when a file changes
         app.cleanup_ctx.append(_watch_context(float(env["GATEWAY_CONFIG_WATCH_SECONDS"])))
+    app.cleanup_ctx.append(_stores_context)
     app.on_shutdown.append(_drain)
     for name, operation in OPERATIONS.items():
         app.router.add_route(operation.method, "/v1/{upstream}" + operation.path, handle, name=name)
@@ -89,6 +96,50 @@ def _watch_context(interval: float):
         with contextlib.suppress(asyncio.CancelledError):
             await task
     return context
+
+async def _stores_context(app: web.Application) -> AsyncIterator[None]:
+    """Idempotency records and rate-limit buckets in Redis when `redis.url` is set (read
+    at start; a reload does not move them)."""
+    state = app[STATE]
+    url = state.config.resilience.redis_url
+    if url is None:
+        yield
+        return
+    import redis.asyncio
+
+    client = redis.asyncio.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    state.keys, state.limiter = RedisKeyStore(client), RedisLimiter(client)
+    yield
+    await client.aclose()
+
+
+def _admission_parts(request: web.Request):
+    state = request.app[STATE]
+    return state.config, state.in_flight, state.limiter, state.metrics
+
+
+def _idempotency_settings(request: web.Request) -> tuple[float, float]:
+    """(how long an answer is kept, how long a claim holds if its process dies)."""
+    config = request.app[STATE].config
+    route = config.routes.get(request.match_info.get("upstream", ""))
+    deadline = config.resilience.deadline_for(route.upstream) if route else 60.0
+    return (config.resilience.idempotency_ttl_seconds,
+            deadline + config.server.body_timeout_seconds + 5)
+
+
+def _count_idempotency(request: web.Request, result: str) -> None:
+    state = request.app[STATE]
+    route = request.match_info.get("upstream", "")
+    state.metrics.idempotency.labels(route if route in state.config.routes else "unknown",
+                                     result).inc()
+
+
+_ADMISSION = admission_middleware(_admission_parts, authenticate)
+_IDEMPOTENCY = idempotency_middleware(
+    consumer_of=lambda request: authenticate(request, request.app[STATE].config).name,
+    store_of=lambda request: request.app[STATE].keys,
+    settings_of=_idempotency_settings, budget_key=BUDGET,
+    new_token=lambda: uuid.uuid4().hex, count=_count_idempotency)
 
 
 async def _drain(app: web.Application) -> None:

@@ -17,7 +17,10 @@ from .cursors import CursorCodec
 from .errors import ConfigError
 from .metrics import Metrics
 from .openapi import build_openapi
+from .resilience.admission import InFlight
 from .resilience.deadline import Budget
+from .resilience.idempotency import KeyStore, MemoryKeyStore
+from .resilience.ratelimit import Limiter, MemoryLimiter
 from .upstream import UpstreamClient
 from . import __version__
 
@@ -45,6 +48,10 @@ class GatewayState:
     draining: bool = False
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _tasks: set[asyncio.Task[bool]] = field(default_factory=set, repr=False)
+    # resilience stores, set at startup (in this process, or in Redis when configured)
+    keys: KeyStore = field(default_factory=MemoryKeyStore)
+    limiter: Limiter = field(default_factory=MemoryLimiter)
+    in_flight: InFlight = field(default_factory=InFlight)
 
     @property
     def config(self) -> GatewayConfig:

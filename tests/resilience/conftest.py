@@ -44,3 +44,48 @@ def sample(text: str, name: str, **labels) -> float:
         if all(f'{k}="{v}"' in head for k, v in labels.items()):
             return float(value)
     return 0.0
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """Debian's redis-server on a free loopback port, for this test session (never the
+    system service). Yields its URL."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed: apt-get install redis-server (see .ci/run)"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("redis-server did not start")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def redis_url(redis_server):
+    import redis.asyncio
+
+    client = redis.asyncio.from_url(redis_server)
+    await client.flushdb()
+    await client.aclose()
+    return redis_server
