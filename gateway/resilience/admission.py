@@ -18,7 +18,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ..config.model import Consumer, GatewayConfig
-from ..errors import Overloaded, RateLimited
+from ..errors import Overloaded, RateLimited, Unauthorized
 from ..metrics import Metrics
 from . import ratelimit
 from .ratelimit import Limiter
@@ -59,9 +59,12 @@ def admission_middleware(parts: Callable[[web.Request], tuple[GatewayConfig, InF
                              "retry shortly")
         in_flight.enter()
         try:
-            consumer = authenticate(request, config)
-            limit = consumer.rate_limit
-            if limit is None:
+            try:
+                consumer: Consumer | None = authenticate(request, config)
+            except Unauthorized:  # the pipeline answers it, as it does for every request
+                consumer = None
+            limit = consumer.rate_limit if consumer is not None else None
+            if consumer is None or limit is None:
                 return await handler(request)
             decision = await limiter.take(consumer.name, limit)
             headers = ratelimit.headers(decision, limit)

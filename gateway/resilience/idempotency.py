@@ -33,7 +33,7 @@ from typing import Protocol
 from aiohttp import web
 
 from ..canonical import OPERATIONS
-from ..errors import IdempotencyConflict, IdempotencyMismatch, InvalidRequest
+from ..errors import IdempotencyConflict, IdempotencyMismatch, InvalidRequest, Unauthorized
 from .deadline import Budget
 
 __all__ = ["HEADER", "Record", "KeyStore", "MemoryKeyStore", "parse_key", "fingerprint",
@@ -136,7 +136,10 @@ def idempotency_middleware(consumer_of: Callable[[web.Request], str],
         if raw is None or request.method not in ("POST", "PATCH") or route not in OPERATIONS:
             return await handler(request)
         key = parse_key(raw)
-        scope = f"{consumer_of(request)}\n{key}"
+        try:
+            scope = f"{consumer_of(request)}\n{key}"
+        except Unauthorized:  # the pipeline answers it, as it does for every request
+            return await handler(request)
         ttl, lock = settings_of(request)
         store = store_of(request)
         mine = Record(fingerprint(request.method, request.path, await request.read()),
