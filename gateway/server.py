@@ -97,6 +97,7 @@ def _watch_context(interval: float):
             await task
     return context
 
+
 async def _stores_context(app: web.Application) -> AsyncIterator[None]:
     """Idempotency records and rate-limit buckets in Redis when `redis.url` is set (read
     at start; a reload does not move them)."""
