@@ -476,17 +476,19 @@ def scaling(bench: Bench) -> None:
     for system in systems.values():
         wait_ready(system.url, system.headers, system.proc)
     time.sleep(2)  # let every worker come up before its tree is read
-    rss = {w: rss_mib(process_tree(s.proc.pid)) for w, s in systems.items()}
+    rss: dict[int, float] = {}
     results: dict[int, list[Run]] = {1: [], 2: []}
     for _ in range(bench.args.sittings):
         for workers, system in systems.items():
             bench.wrk(system, 32, bench.args.warmup)
+            rss.setdefault(workers, rss_mib(process_tree(system.proc.pid)))  # after warm-up
             results[workers].append(bench.wrk(system, 32, bench.args.seconds))
     bench.out(f"\n## --workers scaling (JSON case, c=32), load average {load_average()}")
     for workers, runs in results.items():
         bench.out(f"- {workers} worker(s): req/s {', '.join(f'{r.rps:.0f}' for r in runs)}; "
                   f"CPU µs/req {', '.join(f'{r.cpu_us:.0f}' for r in runs)}; RSS "
-                  f"{rss[workers]:.1f} → {rss_mib(process_tree(systems[workers].proc.pid)):.1f} MiB")
+                  f"{rss[workers]:.1f} → {rss_mib(process_tree(systems[workers].proc.pid)):.1f} MiB "
+                  "(all processes, the supervisor's included)")
     one = statistics.median(r.rps for r in results[1])
     two = statistics.median(r.rps for r in results[2])
     bench.out(f"- 2 workers / 1 worker req/s: {two / one:.2f}")
