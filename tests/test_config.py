@@ -22,7 +22,9 @@ DEMO_ENV = {
     "STOREDEN_BASE_URL": "http://127.0.0.1:1/v1.1", "STOREDEN_KEY": "k" * 8,
     "STOREDEN_EXCHANGE": "e" * 8, "SUPEROFFICE_BASE_URL": "http://127.0.0.1:1/api/v1",
     "SUPEROFFICE_AUTH": "SoTicket 7T:abc", "HAPIHUB_BASE_URL": "http://127.0.0.1:1",
-    "HAPIHUB_TOKEN": "t" * 8,
+    "HAPIHUB_TOKEN": "t" * 8, "SLACK_BASE_URL": "http://127.0.0.1:1/api", "SLACK_TOKEN": "t" * 8,
+    "GITHUB_BASE_URL": "http://127.0.0.1:1", "GITHUB_TOKEN": "t" * 8, "GITHUB_OWNER": "o",
+    "GITHUB_REPO": "r",
 }
 
 
@@ -46,7 +48,7 @@ def line_of(path: Path, needle: str) -> int:
 def test_shipped_config_loads():
     config = load_config(ROUTES, DEMO_ENV)
     assert set(config.routes) == {"spurtcommerce", "smartsender", "storeden", "superoffice",
-                                  "hapihub"}
+                                  "hapihub", "slack", "github"}
     assert config.routes["storeden"].operations == {"list_chats", "list_messages", "send_message"}
 
 

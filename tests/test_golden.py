@@ -35,7 +35,7 @@ async def test_golden(gateway, upstream):
     expected = json.loads(target.read_text(encoding="utf-8"))
     answers = {}
     for path in expected:
-        response = await gateway.get(f"/v1/{upstream}{path}", headers=AUTH)
+        response = await gateway.get(f"/v1/{upstream}{path}", headers={**AUTH, "X-Request-ID": "golden"})
         answers[path] = {"status": response.status, "body": await response.json()}
     text = json.dumps(answers, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     if os.environ.get("UPDATE_GOLDEN"):

@@ -41,6 +41,7 @@ class Style:
     kind: str  # the mapping's pagination type
     page_size: int | None  # the upstream's page size; None: everything in one answer
     chat: str = ""  # the chat the message tests seed (an id the upstream's params allow)
+    oldest_first: bool = False  # messages in upstream order, oldest first (GitHub comments)
 
     def __str__(self) -> str:
         return f"{self.upstream}-{self.operation}-{self.kind}"
@@ -62,13 +63,14 @@ class Style:
             data.seed_chats(size)
             return data.chat_ids()
         data.seed_messages(self.chat, size)
-        return data.message_ids_newest_first(self.chat)
+        return self.expected(emulators)
 
     def expected(self, emulators: Any) -> list[str]:
         data = emulators.apps[self.upstream][STORE]
         if self.operation == "list_chats":
             return data.chat_ids()
-        return data.message_ids_newest_first(self.chat)
+        ids = data.message_ids_newest_first(self.chat)
+        return ids[::-1] if self.oldest_first else ids
 
 
 MESSAGES = [
@@ -77,6 +79,8 @@ MESSAGES = [
     Style("superoffice", "list_messages", "none", None, chat="901"),
     Style("hapihub", "list_messages", "offset", 100, chat="room-prop"),
     Style("spurtcommerce", "list_messages", "none", None, chat="901"),
+    Style("slack", "list_messages", "cursor", 15, chat="C0PROP001"),
+    Style("github", "list_messages", "link_header", 100, chat="4242", oldest_first=True),
 ]
 CHATS = [
     Style("smartsender", "list_chats", "page_number", 20),
@@ -84,6 +88,8 @@ CHATS = [
     Style("storeden", "list_chats", "none", None),
     Style("hapihub", "list_chats", "none", None),
     Style("spurtcommerce", "list_chats", "none", None),
+    Style("slack", "list_chats", "cursor", 200),
+    Style("github", "list_chats", "link_header", 100),
 ]
 STYLES = MESSAGES + CHATS
 
@@ -230,17 +236,21 @@ def test_walking_cursors_returns_every_item_once_in_order(live, style, size, lim
 @given(size=st.integers(0, 130), limits=LIMITS, added=st.lists(st.integers(0, 3), min_size=1))
 def test_messages_added_while_walking_shift_nothing(live, style, size, limits, added):
     """New messages arrive (newest first, so ahead of the walk) between pages: the walk
-    still returns the original messages exactly once, and none of the new ones."""
+    still returns the original messages exactly once, and none of the new ones. Walking
+    oldest first, the new ones are at the end of the walk: there, each exactly once."""
     expected = style.seed(live.emulators, size)
     data = live.emulators.apps[style.upstream][STORE]
+    new: list[str] = []
 
     def arrive(index: int) -> None:
+        if style.oldest_first and index >= 10:  # else a walk at the growing end never ends
+            return
         for n in range(added[index % len(added)]):
-            data.add_message(style.chat, f"new {index}.{n}")
+            new.append(data.add_message(style.chat, f"new {index}.{n}"))
 
     walked = live.run(walk_cursors(live.get, counter(live.emulators, style.upstream),
                                    style.path, limits, between=arrive))
-    assert walked.ids == expected
+    assert walked.ids == (expected + new if style.oldest_first else expected)
     for limit, calls in zip(walked.limits, walked.calls, strict=True):
         # +1: a page may be read ahead to find where the walk left off
         assert calls <= style.max_calls(limit) + 1, (limit, walked.calls)
@@ -330,41 +340,42 @@ async def test_an_empty_page_number_page_short_of_the_total_is_skipped(gateway, 
     assert [q["page"] for q in queries(emulators, "smartsender")] == ["1", "2", "3"]
 
 
-@pytest.mark.parametrize("upstream,chat", [(s.upstream, s.chat) for s in MESSAGES],
-                         ids=[s.upstream for s in MESSAGES])
+async def walk_while_adding(gateway, emulators, style: Style, size: int, limits: list[int],
+                            per_page: int) -> tuple[list[str], list[str]]:
+    """Walk `style`'s messages, adding `per_page` new ones between pages; the ids walked
+    and the ids the walk must return (new ones too when the walk is oldest first)."""
+    expected = style.seed(emulators, size)
+    data, new = store(emulators, style.upstream), []
+    # walking oldest first, new messages land ahead: add them for a few pages only
+    adding = 5 if style.oldest_first else None
+    walked = await walk_cursors(
+        client_get(gateway), counter(emulators, style.upstream), style.path, limits,
+        between=lambda i: new.extend(data.add_message(style.chat, f"new {i}.{n}")
+                                     for n in range(per_page if adding is None or i < adding else 0)))
+    return walked.ids, expected + new if style.oldest_first else expected
+
+
+@pytest.mark.parametrize("style", MESSAGES, ids=lambda s: s.upstream)
 async def test_messages_added_between_pages_cause_no_duplicates_and_no_gaps(
-        gateway, emulators, upstream, chat):
-    data = store(emulators, upstream)
-    data.seed_messages(chat, 75)
-    expected = data.message_ids_newest_first(chat)
-    walked = await walk_cursors(
-        client_get(gateway), counter(emulators, upstream),
-        f"/v1/{upstream}/chats/{chat}/messages", [7, 19, 1, 33],
-        between=lambda i: [data.add_message(chat, f"new {i}.{n}") for n in range(2)])
-    assert walked.ids == expected
+        gateway, emulators, style):
+    walked, expected = await walk_while_adding(gateway, emulators, style, 75, [7, 19, 1, 33], 2)
+    assert walked == expected
 
 
-@pytest.mark.parametrize("upstream,chat", [(s.upstream, s.chat) for s in MESSAGES],
-                         ids=[s.upstream for s in MESSAGES])
-async def test_a_burst_of_new_messages_between_pages_shifts_nothing(
-        gateway, emulators, upstream, chat):
+@pytest.mark.parametrize("style", MESSAGES, ids=lambda s: s.upstream)
+async def test_a_burst_of_new_messages_between_pages_shifts_nothing(gateway, emulators, style):
     """19 new messages between every two pages of 1 to 10: the tolerance the design
-    promises is about one upstream page (20 for the smallest)."""
-    data = store(emulators, upstream)
-    data.seed_messages(chat, 60)
-    expected = data.message_ids_newest_first(chat)
-    walked = await walk_cursors(
-        client_get(gateway), counter(emulators, upstream),
-        f"/v1/{upstream}/chats/{chat}/messages", [10, 1, 9],
-        between=lambda i: [data.add_message(chat, f"new {i}.{n}") for n in range(19)])
-    assert walked.ids == expected
+    promises is about one upstream page (15 for the smallest)."""
+    walked, expected = await walk_while_adding(gateway, emulators, style, 60, [10, 1, 9], 19)
+    assert walked == expected
 
 
-AFTER_NATIVE = {"superoffice"}
+AFTER_NATIVE = {"superoffice": "after", "slack": "oldest"}  # the query parameter it goes in
+POLLED = [s for s in MESSAGES if not s.oldest_first]  # GitHub refuses `after` (see its mapping)
 
 
-@pytest.mark.parametrize("upstream,chat", [(s.upstream, s.chat) for s in MESSAGES],
-                         ids=[s.upstream for s in MESSAGES])
+@pytest.mark.parametrize("upstream,chat", [(s.upstream, s.chat) for s in POLLED],
+                         ids=[s.upstream for s in POLLED])
 async def test_after_returns_only_newer_messages(gateway, emulators, upstream, chat):
     data = store(emulators, upstream)
     data.seed_messages(chat, 50)
@@ -377,7 +388,8 @@ async def test_after_returns_only_newer_messages(gateway, emulators, upstream, c
                                 params={"after": after})
     assert walked.ids == expected[:33]
     sent = queries(emulators, upstream, since)
-    assert all((q.get("after") == after) == (upstream in AFTER_NATIVE) for q in sent)
+    param = AFTER_NATIVE.get(upstream, "after")
+    assert all((q.get(param) == after) == (upstream in AFTER_NATIVE) for q in sent)
 
     # polling with the newest id: nothing newer, one upstream call, no cursor
     since = len(recorded(emulators, upstream))

@@ -215,7 +215,7 @@ async def test_upstreams_lists_operations(gateway):
     listing = await (await gateway.get("/v1/upstreams", headers=AUTH)).json()
     by_name = {u["name"]: u["operations"] for u in listing["data"]}
     assert by_name["spurtcommerce"] == ["get_profile", "list_chats", "list_messages"]
-    assert "send_message" in by_name["smartsender"] and len(by_name) == 5
+    assert "send_message" in by_name["smartsender"] and len(by_name) == 7
 
 
 async def test_include_raw_adds_the_upstream_record(gateway):

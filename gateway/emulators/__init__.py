@@ -40,6 +40,10 @@ DEMO_CALLS: tuple[tuple[str, str, str | None], ...] = (
     ("GET", "/v1/superoffice/chats/341/messages?limit=3", None),
     ("GET", "/v1/hapihub/chats/room-001/messages?limit=3", None),
     ("GET", "/v1/spurtcommerce/me", None),
+    ("GET", "/v1/slack/chats/C0GENERAL/messages?limit=3", None),
+    ("POST", "/v1/slack/chats/D0ANA0001/messages", '{"text": "On it 👀"}'),
+    ("GET", "/v1/github/chats?state=open&limit=3", None),
+    ("GET", "/v1/github/chats/1/messages?limit=3", None),
 )
 
 
