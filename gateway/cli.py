@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tools() -> tuple[ModuleType, ...]:
-    from .tools import schema_cli, test_mappings_cli
+    from .tools import schema_cli, test_mappings_cli, try_cli
 
-    return (test_mappings_cli, schema_cli)
+    return (test_mappings_cli, schema_cli, try_cli)
 
 
 def _check(path: Path, demo_env: bool) -> int:

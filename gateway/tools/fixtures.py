@@ -41,7 +41,8 @@ from ..config.source import parse_yaml
 from ..errors import ConfigError
 from .offline import Answer, Exchange, InProcessGateway, ScriptedSession
 
-__all__ = ["CaseResult", "FixtureFile", "discover", "load_fixture_file", "run_file", "FIXTURES_DIR"]
+__all__ = ["CaseResult", "FixtureFile", "answer_of", "cases_of", "discover", "load_fixture_file", "run_file",
+           "FIXTURES_DIR"]
 
 FIXTURES_DIR = "fixtures"
 CURSOR = "<cursor>"
@@ -187,7 +188,7 @@ async def _run_case(fixture: FixtureFile, gateway: InProcessGateway, session: Sc
                                         "the previous result has no next_cursor to follow")
             query["cursor"] = cursor
         exchanges = step.get("upstream", [])
-        session.answers = [_answer(e.get("answer", {})) for e in exchanges]
+        session.answers = [answer_of(e.get("answer", {})) for e in exchanges]
         session.exchanges = []
         headers = {"Authorization": f"Bearer {_API_KEY}", "X-Request-ID": _REQUEST_ID,
                    **{k: str(v) for k, v in call.get("headers", {}).items()}}
@@ -200,7 +201,8 @@ async def _run_case(fixture: FixtureFile, gateway: InProcessGateway, session: Sc
     return CaseResult(fixture.path, case["name"], _dump(expected), _dump(actual))
 
 
-def _answer(spec: dict[str, Any]) -> Answer:
+def answer_of(spec: dict[str, Any]) -> Answer:
+    """A fixture's `answer:` (status, headers, body as data or text, fault) as an `Answer`."""
     body = spec.get("body")
     headers = {k: str(v) for k, v in spec.get("headers", {}).items()}
     if isinstance(body, str):

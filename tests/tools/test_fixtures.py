@@ -80,3 +80,15 @@ async def test_request_headers_are_compared_as_a_subset(config_dir: Path) -> Non
     [result] = await run_file(load_fixture_file(fixture), only="newest first with $skip/$limit, asking one more than needed")
     diff = result.diff()
     assert "-      Authorization: Bearer fx-other\n-      X-Missing: x\n+      Authorization: Bearer fx-token\n+      X-Missing: null\n" in diff
+
+
+def test_a_new_mapping_with_fixtures_joins_the_run(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No Python edit: a mapping file and its fixture file are found by their folder."""
+    mappings = config_dir / "mappings"
+    (mappings / "acme.yaml").write_text((mappings / "storeden.yaml").read_text())
+    fixtures = (mappings / "fixtures" / "storeden.yaml").read_text().replace("storeden answered", "acme answered")
+    (mappings / "fixtures" / "acme.yaml").write_text(fixtures.replace("upstream 'storeden'", "upstream 'acme'")
+                                                     .replace("upstream: storeden", "upstream: acme"))
+    assert main(["test-mappings", "--config", str(config_dir / "routes.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "ok   acme · send is a form-encoded POST" in out and "0 failed" in out
