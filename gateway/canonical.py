@@ -19,10 +19,20 @@ __all__ = [
     "LIST_QUERY",
     "MAX_LIMIT",
     "DEFAULT_LIMIT",
+    "INPUT_FIELDS",
+    "SAFE_TEXT",
+    "ID_SCHEMA",
+    "MAX_ID",
 ]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_ID = 200
+# Text every canonical string input must match: no control characters XML cannot carry
+# (tab, LF and CR are fine), no lone surrogates UTF-8 cannot encode, no U+FFFE/U+FFFF.
+SAFE_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]*$"
+ID_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_ID,
+                             "pattern": SAFE_TEXT}
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "required": ["text"],
         "properties": {
-            "text": {"type": "string", "minLength": 1, "maxLength": 10000},
+            "text": {"type": "string", "minLength": 1, "maxLength": 10000, "pattern": SAFE_TEXT},
             "media": {
                 "type": "array",
                 "maxItems": 10,
@@ -161,7 +171,8 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
                     "additionalProperties": False,
                     "required": ["url"],
                     "properties": {
-                        "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+                        "url": {"type": "string", "minLength": 1, "maxLength": 2048,
+                                "pattern": SAFE_TEXT},
                         "type": {"type": "string", "enum": ["image", "file", "audio", "video"]},
                     },
                 },
@@ -179,8 +190,8 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "required": ["operator_id"],
         "properties": {
-            "operator_id": {"type": "string", "minLength": 1, "maxLength": 200},
-            "note": {"type": "string", "maxLength": 2000},
+            "operator_id": ID_SCHEMA,
+            "note": {"type": "string", "maxLength": 2000, "pattern": SAFE_TEXT},
         },
     },
 }
@@ -189,9 +200,14 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
 LIST_QUERY: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "cursor": {"type": "string", "minLength": 1, "maxLength": 4096},
-    "q": {"type": "string", "minLength": 1, "maxLength": 500},
+    "q": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": SAFE_TEXT},
     "state": {"type": "string", "enum": ["open", "closed"]},
     "unread": {"type": "boolean"},
-    "assignee": {"type": "string", "minLength": 1, "maxLength": 200},
-    "after": {"type": "string", "minLength": 1, "maxLength": 200},
+    "assignee": ID_SCHEMA,
+    "after": ID_SCHEMA,
 }
+
+# Every canonical input a 400 can name: path ids, query parameters, body fields.
+INPUT_FIELDS: frozenset[str] = frozenset(
+    {"chat_id", "message_id", "include", "body", *LIST_QUERY}
+    | {name for schema in BODY_SCHEMAS.values() for name in schema["properties"]})

@@ -145,9 +145,10 @@ def _serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
         asyncio.run(_run(path, os.environ, host, port, reuse_port=False))
         return 0
     from .logs import configure_logging
+    from .redaction import Redactor
     from .supervisor import supervise
 
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, redact=Redactor(config.secrets))
     drain = config.server.pre_stop_seconds + config.server.grace_seconds
     return supervise(_worker, (path, host, port), workers, stop_timeout=drain + _STOP_MARGIN)
 
@@ -166,7 +167,7 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
     from .state import STATE
 
     app = create_app(path, env)
-    configure_logging(app[STATE].config.log_level)
+    configure_logging(app[STATE].config.log_level, redact=app[STATE].redact)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
     tune_gc()  # after loading: what start-up built is frozen, out of the collector's way

@@ -1,29 +1,54 @@
-"""Every error the gateway raises, and the problem+json it becomes.
+"""Every error the gateway raises, and the problem+json and metric outcome it becomes.
 
     GatewayError
-    ├── ConfigError                     bad routes.yaml / mapping: file, line, path
+    ├── ConfigError                         bad routes.yaml / mapping: file, line, path
     │   └── ConfigErrors                    all of a config's errors, one per line
-    └── Problem                         answered to the client as application/problem+json
-        ├── InvalidRequest        400   a canonical input field is wrong (names the field)
-        │   └── InvalidCursor     400   tampered, expired, foreign or mismatched cursor
-        ├── Unauthorized          401
-        ├── Forbidden             403
-        ├── NotFound              404   unknown upstream, chat or message
-        ├── IdempotencyConflict   409   same Idempotency-Key still in flight
-        ├── PayloadTooLarge       413
-        ├── IdempotencyMismatch   422   same Idempotency-Key, different request
-        ├── RateLimited           429   carries retry_after (and RateLimit headers)
-        ├── NotImplementedByUpstream 501
-        ├── UpstreamError         502   upstream error status, unreadable answer, 200-but-failed
-        │   └── MappingError      502   an answer the mapping cannot read (decode / map stage)
-        ├── UpstreamUnavailable   503   connection refused/reset, draining
-        │   ├── CircuitOpen       503   the upstream's breaker is open; carries retry_after
-        │   └── Overloaded        503   too many requests in flight here
-        └── UpstreamTimeout       504
+    └── Problem                             answered as application/problem+json
+        ├── InvalidRequest            400   a canonical input field is wrong (names the field)
+        │   └── InvalidCursor         400   tampered, expired, foreign or mismatched cursor
+        ├── Unauthorized              401
+        ├── Forbidden                 403
+        ├── NotFound                  404   unknown upstream, chat or message
+        ├── Conflict                  409   the upstream refused: state conflict
+        ├── IdempotencyConflict       409   same Idempotency-Key still in flight
+        ├── PayloadTooLarge           413
+        ├── Unprocessable             422   the upstream refused the request's content
+        ├── IdempotencyMismatch       422   same Idempotency-Key, different request
+        ├── RateLimited               429   carries retry_after (and RateLimit headers)
+        ├── ClientClosedRequest       499   the client went away first (never sent; logs, metrics)
+        ├── NotImplementedByUpstream  501
+        ├── UpstreamError             502   the upstream answered an error status
+        │   ├── UpstreamRefused       502   "200 but failed": a 2xx envelope reporting a failure
+        │   ├── UpstreamTooLarge      502   the answer is over limits.max_upstream_body_bytes
+        │   ├── UpstreamDisconnected  502   the connection dropped, or the answer was not HTTP
+        │   ├── UpstreamRejected      502   a link or value from the upstream is unsafe to follow
+        │   └── MappingError          502   an answer the mapping cannot read (decode / map stage)
+        ├── UpstreamUnavailable       503   the upstream answered 503; the gateway is draining
+        │   ├── UpstreamUnreachable   503   no connection could be made
+        │   ├── CircuitOpen           503   the upstream's breaker is open; carries retry_after
+        │   └── Overloaded            503   too many requests in flight here
+        └── UpstreamTimeout           504   the upstream or the request's deadline ran out
+                                            (or the upstream answered 504)
 
-A `Problem` knows its HTTP status and problem type; the server renders it. Upstream
-credentials never enter a detail: details are built from upstream *bodies*, and the
-server redacts configured secrets from every detail before it is sent.
+One table, read from the classes: each carries its HTTP `status`, problem `type_` and
+`outcome`, the label of `chat_gateway_upstream_requests_total` when it ends an upstream
+call. An upstream's own error status mapped onto a problem (404 → NotFound, a rule's
+answer) is outcome `http_error` whatever the class; a 2xx envelope mapped by a rule is
+`envelope_error` (`Problem(outcome=…)` says so where the answer is classified).
+
+    outcome         raised as
+    ok              (no problem)
+    http_error      UpstreamError and every answer mapped from an upstream error status
+    envelope_error  UpstreamRefused, and rules matching a 2xx envelope
+    too_large       UpstreamTooLarge
+    decode_error    MappingError (stage decode)
+    connect_error   UpstreamUnreachable, UpstreamDisconnected
+    timeout         UpstreamTimeout raised by the gateway's own clock (or deadline)
+    rejected        UpstreamRejected (nothing was sent)
+    cancelled       (no problem: the canonical request was cancelled mid-call)
+
+Upstream credentials never enter a detail: details are built from upstream *bodies*, and
+the server redacts configured secrets, in their common encodings, from every detail.
 """
 
 from __future__ import annotations
@@ -40,12 +65,20 @@ __all__ = [
     "Unauthorized",
     "Forbidden",
     "NotFound",
+    "Conflict",
     "PayloadTooLarge",
+    "Unprocessable",
     "RateLimited",
+    "ClientClosedRequest",
     "NotImplementedByUpstream",
     "UpstreamError",
+    "UpstreamRefused",
+    "UpstreamTooLarge",
+    "UpstreamDisconnected",
+    "UpstreamRejected",
     "MappingError",
     "UpstreamUnavailable",
+    "UpstreamUnreachable",
     "UpstreamTimeout",
     "InternalError",
     "MappingStage",
@@ -56,10 +89,11 @@ __all__ = [
     "Overloaded",
     "IdempotencyConflict",
     "IdempotencyMismatch",
+    "ANSWERS",
 ]
 
 # Closed sets, because they are metric labels: the metrics pre-create a series for each.
-MappingStage = Literal["decode", "envelope", "map"]
+MappingStage = Literal["decode", "map"]  # a refused envelope is UpstreamRefused, not here
 MAPPING_STAGES: tuple[MappingStage, ...] = get_args(MappingStage)
 CursorReason = Literal["malformed", "unknown_key", "bad_signature", "expired", "mismatch"]
 CURSOR_REASONS: tuple[CursorReason, ...] = get_args(CursorReason)
@@ -99,11 +133,14 @@ class Problem(GatewayError):
     status = 500
     type_ = "internal"
     title = "Internal error"
+    outcome = "http_error"
     upstream_status: int | None = None  # the upstream's HTTP status, when one answered
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, outcome: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        if outcome is not None:
+            self.outcome = outcome
         self.extra = {k: v for k, v in extra.items() if v is not None}
 
     def body(self) -> dict[str, Any]:
@@ -121,7 +158,7 @@ class InternalError(Problem):
 class InvalidRequest(Problem):
     status, type_, title = 400, "invalid-request", "Invalid request"
 
-    def __init__(self, detail: str, *, field: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, field: str | None, **extra: Any) -> None:
         super().__init__(detail, field=field, **extra)
         self.field = field
 
@@ -151,8 +188,16 @@ class NotFound(Problem):
     status, type_, title = 404, "not-found", "Not found"
 
 
+class Conflict(Problem):
+    status, type_, title = 409, "conflict", "Conflict with the upstream's state"
+
+
 class PayloadTooLarge(Problem):
     status, type_, title = 413, "payload-too-large", "Request body too large"
+
+
+class Unprocessable(Problem):
+    status, type_, title = 422, "unprocessable", "The upstream cannot process this request"
 
 
 class RateLimited(Problem):
@@ -168,6 +213,13 @@ class RateLimited(Problem):
         return {**self._headers, "Retry-After": str(self.retry_after)}
 
 
+class ClientClosedRequest(Problem):
+    """The client closed the connection before the gateway answered (nginx's 499).
+    Nobody reads the answer: the status exists for the access log and the metrics."""
+
+    status, type_, title = 499, "client-closed-request", "Client closed the request"
+
+
 class NotImplementedByUpstream(Problem):
     status, type_, title = 501, "not-implemented", "Operation not supported by this upstream"
 
@@ -176,8 +228,24 @@ class UpstreamError(Problem):
     status, type_, title = 502, "upstream-error", "Upstream error"
 
 
+class UpstreamRefused(UpstreamError):
+    type_, title, outcome = "upstream-refused", "Upstream refused the call", "envelope_error"
+
+
+class UpstreamTooLarge(UpstreamError):
+    type_, title, outcome = "upstream-too-large", "Upstream answer too large", "too_large"
+
+
+class UpstreamDisconnected(UpstreamError):
+    outcome = "connect_error"
+
+
+class UpstreamRejected(UpstreamError):
+    type_, title, outcome = "upstream-rejected", "Upstream answer unsafe to follow", "rejected"
+
+
 class MappingError(UpstreamError):
-    type_, title = "upstream-unreadable", "Upstream answer could not be read"
+    type_, title, outcome = "upstream-unreadable", "Upstream answer could not be read", "decode_error"
 
     def __init__(self, detail: str, *, stage: MappingStage, **extra: Any) -> None:
         super().__init__(detail, **extra)
@@ -190,8 +258,12 @@ class UpstreamUnavailable(Problem):
     status, type_, title = 503, "upstream-unavailable", "Upstream unavailable"
 
 
+class UpstreamUnreachable(UpstreamUnavailable):
+    outcome = "connect_error"
+
+
 class UpstreamTimeout(Problem):
-    status, type_, title = 504, "upstream-timeout", "Upstream timed out"
+    status, type_, title, outcome = 504, "upstream-timeout", "Upstream timed out", "timeout"
 
 
 class CircuitOpen(UpstreamUnavailable):
@@ -218,3 +290,11 @@ class IdempotencyConflict(Problem):
 
 class IdempotencyMismatch(Problem):
     status, type_, title = 422, "idempotency-key-reused", "Idempotency-Key reused for another request"
+
+
+# What an upstream's answer may become: the default mapping of error statuses and the
+# `answer` of a mapping's `errors.rules` (400 also names the field the rule blames).
+ANSWERS: dict[int, type[Problem]] = {
+    400: InvalidRequest, 404: NotFound, 409: Conflict, 422: Unprocessable,
+    429: RateLimited, 502: UpstreamError, 503: UpstreamUnavailable, 504: UpstreamTimeout,
+}

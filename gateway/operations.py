@@ -8,9 +8,10 @@ the context as `steps.<name>` for later templates.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import jmespath
 from yarl import URL
@@ -26,7 +27,7 @@ from .paginators import walk
 from .resilience.deadline import Budget
 from .upstream import OutboundRequest, UpstreamClient, same_origin
 
-__all__ = ["Call", "ListResult", "execute"]
+__all__ = ["Call", "ListResult", "execute", "is_dot_segment"]
 
 _ACCEPT = {"json": "application/json", "xml": "application/xml"}
 _NO_FIELDS = TemplateTree({})
@@ -69,12 +70,13 @@ async def execute(client: UpstreamClient, call: Call) -> dict[str, Any] | ListRe
     options = options_for(context)
     *earlier, last = call.operation.steps
     for step in earlier:
-        answer = await _send(client, call, step.request, context, options)
+        answer = await _send(client, call, step.request, context, options, reads_answer=True)
         if step.name:
             call.steps[step.name] = answer
     if call.operation.paginator is not None:
         return await _list(client, call, last.request, context, options)
-    answer = await _send(client, call, last.request, context, options)
+    answer = await _send(client, call, last.request, context, options,
+                         reads_answer=call.operation.mapper is not None)
     if call.operation.mapper is None:
         return None
     record = call.operation.item.search(answer, options)
@@ -187,18 +189,24 @@ _FILTERS = {
 
 async def _send(client: UpstreamClient, call: Call, request: RequestSpec, context: dict[str, Any],
                 options: jmespath.Options, extra: Extra | None = None,
-                link: str | None = None, with_headers: bool = False) -> Any:
+                link: str | None = None, with_headers: bool = False,
+                reads_answer: bool = True) -> Any:
     extra = extra or Extra()
     upstream = call.route.upstream
     if link is not None:
         url = upstream.base_url.join(URL(link))  # a relative link is on the upstream
-        if not same_origin(upstream, url):
+        if not same_origin(upstream, url) or _dot_segment(url.raw_path):
             raise client.reject_link(upstream, call.operation.name, url)
         url = url.update_query(upstream.auth.query) if upstream.auth.query else url
     else:
         path = request.path.render(context, options, escape=lambda v: quote(v, safe=""))
         if path is None:  # e.g. a step found no record to act on
             raise NotFound(f"{upstream.name} has no record for {request.path.source}")
+        if _dot_segment(path):
+            # Client ids were refused earlier (400): this value came from an upstream answer.
+            raise client.reject(upstream, call.operation.name, f"a value {upstream.name} "
+                                f"answered would make the path {request.path.source} "
+                                "climb out of its place (a . or .. segment); not sent")
         query = {k: v for k, t in request.query.items()
                  if (v := _text(t.render(context, options))) is not None}
         query.update((k, t) for k, v in extra.query.items() if (t := _text(v)) is not None)
@@ -223,8 +231,25 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
     call.upstream_calls += 1
     return await client.call(upstream, call.operation.name, OutboundRequest(
         request.method, url, dict(headers), data, request.format, options=options,
-        idempotent=request.idempotent),
+        idempotent=request.idempotent, reads_answer=reads_answer,
+        blame="body" if call.body is not None else None),
         call.budget, call.policy, call.request_id, with_headers=with_headers)
+
+
+def is_dot_segment(text: str) -> bool:
+    """`.` or `..`, or holding one between slashes (`a/..`), also percent-encoded
+    (`%2e`, `%2E%2e`, `a%2F..`) however many times: a server that decodes before it
+    normalises would climb out of the path."""
+    while not any(piece in (".", "..") for piece in re.split(r"[/\\]", text)):
+        decoded = unquote(text)  # shorter whenever it decodes anything: this ends
+        if decoded == text:
+            return False
+        text = decoded
+    return True
+
+
+def _dot_segment(path: str) -> bool:
+    return any(is_dot_segment(segment) for segment in path.split("/"))
 
 
 def _text(value: Any) -> str | None:

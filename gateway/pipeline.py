@@ -11,25 +11,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from .canonical import BODY_SCHEMAS, DEFAULT_LIMIT, LIST_QUERY, OPERATIONS, Operation
+from .canonical import (BODY_SCHEMAS, DEFAULT_LIMIT, LIST_QUERY, MAX_ID, OPERATIONS, SAFE_TEXT,
+                        Operation)
 from .config.model import Consumer, GatewayConfig, OperationSpec, Route
 from .cursors import Binding
 from .errors import (Forbidden, InvalidCursor, InvalidRequest, NotFound,
                      NotImplementedByUpstream, PayloadTooLarge, Unauthorized)
 from .jsontext import dumps_bytes
-from .operations import Call, ListResult, execute
+from .operations import Call, ListResult, execute, is_dot_segment
 from .state import (BUDGET, CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS,
                     GatewayState)
 
 __all__ = ["handle", "dumps"]
 
 _BODY_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in BODY_SCHEMAS.items()}
-_MAX_ID = 200
+_SAFE_TEXT = re.compile(SAFE_TEXT)
+_ID_PARAMS = ("after", "assignee")  # query parameters that are ids, checked like path ids
 
 
 def dumps(data: Any) -> str:
@@ -99,8 +102,9 @@ async def read_input(request: web.Request, state: GatewayState, route: Route,
         if name in query and name not in operation.filters:
             raise InvalidRequest(f"upstream {route.name!r} cannot filter chats by {name}",
                                  field=name)
-    if "after" in query:
-        _check_param(route, "after", query["after"])
+    for name in _ID_PARAMS:
+        if name in query:
+            _check_id(route, name, query[name])
     call.query = query
     if cursor is not None:
         try:
@@ -114,7 +118,7 @@ async def read_input(request: web.Request, state: GatewayState, route: Route,
             raise InvalidRequest(f"upstream {route.name!r} takes at most {operation.max_media} "
                                  "media item(s) per message", field="media")
         if "operator_id" in call.body:
-            _check_param(route, "operator_id", call.body["operator_id"])
+            _check_id(route, "operator_id", call.body["operator_id"])
     return call
 
 
@@ -145,18 +149,28 @@ def _binding(call: Call, canonical: Operation) -> Binding:
 
 
 def _path_id(route: Route, name: str, value: str) -> str:
-    if len(value) > _MAX_ID:
-        raise InvalidRequest(f"{name} is longer than {_MAX_ID} characters", field=name)
-    _check_param(route, name, value)
+    _check_id(route, name, value)
     return value
 
 
-def _check_param(route: Route, name: str, value: str) -> None:
-    """An id the upstream cannot have (its mapping's `params` pattern) is bad input."""
+def _check_id(route: Route, name: str, value: str) -> None:
+    """An id that is too long, unsafe text, a path's `.`/`..`, or one the upstream cannot
+    have (its mapping's `params` pattern) is bad input, refused before any upstream call."""
+    if len(value) > MAX_ID:
+        raise InvalidRequest(f"{name} is longer than {MAX_ID} characters", field=name)
+    _check_text(name, value)
+    if is_dot_segment(value):
+        raise InvalidRequest(f"{name} may not be {value!r}: ids cannot be . or ..", field=name)
     pattern = route.upstream.params.get(name)
     if pattern is not None and not pattern.fullmatch(value):
-        raise InvalidRequest(f"{name} {value[:_MAX_ID]!r} is not a valid id for upstream "
+        raise InvalidRequest(f"{name} {value!r} is not a valid id for upstream "
                              f"{route.name!r}", field=name)
+
+
+def _check_text(name: str, value: str) -> None:
+    if not _SAFE_TEXT.match(value):
+        raise InvalidRequest(f"{name} contains a control character or a lone surrogate, "
+                             "which no upstream can carry", field=name)
 
 
 def _query(request: web.Request, canonical: Operation) -> dict[str, Any]:
@@ -184,8 +198,9 @@ def _query_value(name: str, text: str) -> Any:
         return text
     schema = LIST_QUERY[name]
     value: Any = text
-    if schema["type"] == "integer":
-        if not text.isdigit() or not schema["minimum"] <= int(text) <= schema["maximum"]:
+    if schema["type"] == "integer":  # ASCII digits only: int() also reads '٥' and '²' fails
+        if (not re.fullmatch(r"[0-9]{1,6}", text)
+                or not schema["minimum"] <= int(text) <= schema["maximum"]):
             raise InvalidRequest(f"{name} must be an integer from {schema['minimum']} to "
                                  f"{schema['maximum']}", field=name)
         return int(text)
@@ -198,6 +213,7 @@ def _query_value(name: str, text: str) -> Any:
     if not schema.get("minLength", 0) <= len(text) <= schema.get("maxLength", 10**6):
         raise InvalidRequest(f"{name} must be 1 to {schema.get('maxLength')} characters",
                              field=name)
+    _check_text(name, text)
     return value
 
 
@@ -212,23 +228,41 @@ async def _body(request: web.Request, operation: str) -> dict[str, Any]:
                               " bytes") from None
     try:
         body = json.loads(raw)
+        errors = sorted(_BODY_VALIDATORS[operation].iter_errors(body),
+                        key=lambda e: list(e.absolute_path))
+    except RecursionError:
+        raise InvalidRequest("the body nests too deeply", field="body") from None
     except ValueError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", field="body") from None
-    errors = sorted(_BODY_VALIDATORS[operation].iter_errors(body),
-                    key=lambda e: list(e.absolute_path))
     if errors:
-        error = errors[0]
-        field = ".".join(str(p) for p in error.absolute_path) or "body"
-        if error.validator == "additionalProperties":
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            field = ".".join([*map(str, error.absolute_path), extra[0]])
-            message = f"unknown field {field!r}"
-        elif error.validator == "required":
-            missing = error.message.split("'")[1]
-            field = ".".join([*map(str, error.absolute_path), missing])
-            message = f"{field} is required"
-        else:
-            message = f"{field}: {error.message}"
+        field, message = _explain(errors[0])
         raise InvalidRequest(message, field=field,
                              errors=[{"field": field, "message": message}])
     return body
+
+
+def _explain(error: Any) -> tuple[str, str]:
+    """The field a schema error blames and a message that never repeats the input (which
+    may be huge, deep, or hold characters that are the reason it was refused)."""
+    path = [str(p) for p in error.absolute_path]
+    field = ".".join(path) or "body"
+    kind, expected = error.validator, error.validator_value
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        field = ".".join([*path, extra[0]])
+        return field, f"unknown field {field[:100]!r}"
+    if kind == "required":
+        missing = [name for name in expected if name not in error.instance][0]
+        field = ".".join([*path, missing])
+        return field, f"{field} is required"
+    messages = {
+        "type": f"{field} must be of type {expected}",
+        "minLength": f"{field} must be at least {expected} character(s) long",
+        "maxLength": f"{field} must be at most {expected} characters long",
+        "maxItems": f"{field} takes at most {expected} item(s)",
+        "enum": f"{field} must be one of {expected}",
+        "const": f"{field} must be {json.dumps(expected)}",
+        "pattern": f"{field} contains a control character or a lone surrogate, which no "
+                   "upstream can carry",
+    }
+    return field, messages.get(kind, f"{field} is not valid ({kind})")

@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from .canonical import OPERATIONS
-from .errors import (InternalError, NotFound, Problem, InvalidRequest,
-                     MappingError, UpstreamUnavailable)
+from .errors import (ClientClosedRequest, InternalError, MappingError, NotFound, Problem,
+                     UpstreamUnavailable)
 from .logs import ACCESS
 from .metrics import Metrics, exposition_registry, method_label
 from .problem_docs import ProblemDocs, problem_docs_path, read_problem_docs
@@ -80,8 +80,11 @@ def _client_context(session: aiohttp.ClientSession | None):
         client_session = session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300),
             auto_decompress=True, trust_env=False, middlewares=(count_sends,))
+        limits = state.config.limits
         state.client = UpstreamClient(client_session, state.metrics,
-                                      max_body_bytes=state.config.limits.max_upstream_body_bytes)
+                                      max_body_bytes=limits.max_upstream_body_bytes,
+                                      wall_clock=state.clock,
+                                      max_retry_after=limits.max_retry_after_seconds)
         yield
         if own:
             await client_session.close()
@@ -172,6 +175,10 @@ async def observe_middleware(request: web.Request, handler):
     except web.HTTPException as exc:  # what the problem middleware lets through (< 400)
         status = exc.status
         raise
+    except asyncio.CancelledError:  # handler_cancellation: the client hung up, or shutdown
+        if request.transport is None or request.transport.is_closing():
+            status = ClientClosedRequest.status
+        raise
     finally:
         state.metrics.in_flight.dec()
         elapsed = time.perf_counter() - started
@@ -208,24 +215,39 @@ async def problem_middleware(request: web.Request, handler):
         if exc.status < 400:
             raise
         return _problem_response(request, _http_problem(exc))
+    except ConnectionResetError:  # the client went away; nothing to answer, nothing broke
+        return _problem_response(request, ClientClosedRequest("the client closed the connection"))
     except Exception:
         log.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID)})
         return _problem_response(request, InternalError("the gateway failed; see its logs "
                                                          "with this request_id"))
 
 
+class _HttpProblem(Problem):
+    """An aiohttp HTTPException (405, 413 from the server itself …) as a problem,
+    keeping the headers it must carry (405's `Allow`)."""
+
+    type_ = "http-error"
+
+    def __init__(self, exc: web.HTTPException) -> None:
+        super().__init__(exc.reason)
+        self.status, self.title = exc.status, exc.reason
+        self._headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+
+    def headers(self) -> dict[str, str]:
+        return self._headers
+
+
 def _http_problem(exc: web.HTTPException) -> Problem:
     if exc.status == 404:
         return NotFound("no such endpoint; see GET /openapi.json")
-    problem = Problem(exc.reason)
-    problem.status, problem.type_, problem.title = exc.status, "http-error", exc.reason
-    return problem
+    return _HttpProblem(exc)
 
 
 def _problem_response(request: web.Request, problem: Problem) -> web.Response:
     state: GatewayState = request.app[STATE]
     body = problem.body()
-    body["detail"] = _redact(body["detail"], state.config.secrets)
+    body["detail"] = state.redact(body["detail"])
     request[FAILURE] = _failure(problem, body["detail"])
     body["request_id"] = request.get(REQUEST_ID)
     if ROUTE in request:
@@ -236,8 +258,6 @@ def _problem_response(request: web.Request, problem: Problem) -> web.Response:
         state.metrics.mapping_failures.labels(request.get(ROUTE, "unknown"),
                                               request.get(OPERATION, "unmatched"),
                                               problem.stage).inc()
-    if isinstance(problem, InvalidRequest) and problem.status == 400:
-        body.setdefault("field", problem.field)
     return web.Response(status=problem.status, text=dumps(body), content_type=_PROBLEM,
                         headers=problem.headers())
 
@@ -250,11 +270,6 @@ def _failure(problem: Problem, detail: str) -> dict[str, Any]:
         failure["stage"] = problem.stage
     return failure
 
-
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return text
 
 
 async def list_upstreams(request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ from .resilience.admission import InFlight
 from .resilience.deadline import Budget
 from .resilience.idempotency import KeyStore, MemoryKeyStore
 from .resilience.ratelimit import Limiter, MemoryLimiter
+from .redaction import Redactor
 from .upstream import UpstreamClient
 from . import __version__
 
@@ -35,6 +36,7 @@ class _Loaded:
     config: GatewayConfig
     cursors: CursorCodec
     openapi: dict[str, Any]
+    redactor: Redactor
 
 
 @dataclass
@@ -69,6 +71,10 @@ class GatewayState:
         """This state with its config fixed: a request holds it from start to end, so a
         reload meanwhile changes nothing for it (routes, mappings, cursor secrets)."""
         return replace(self)
+
+    def redact(self, text: str) -> str:
+        """`text` without the running config's secrets (in any common encoding)."""
+        return self.loaded.redactor(text)
 
     def reload(self) -> bool:
         """Load the config again, here (blocking); on any error keep the running one."""
@@ -138,7 +144,8 @@ def _load(path: Path, env: Mapping[str, str], clock: Callable[[], float]) -> _Lo
     config = load_config(path, env)
     routes = {name: sorted(route.operations) for name, route in config.routes.items()}
     return _Loaded(config, CursorCodec(config.cursor.secrets, config.cursor.ttl_seconds, clock),
-                   build_openapi(routes, version=openapi_version(config.sha256)))
+                   build_openapi(routes, version=openapi_version(config.sha256)),
+                   Redactor(config.secrets))
 
 
 def _loaded_metrics(metrics: Metrics, config: GatewayConfig, now: float) -> None:

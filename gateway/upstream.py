@@ -4,17 +4,25 @@
 built request on the injected `aiohttp.ClientSession`, bounds the time and the size of
 the answer, decodes it with the mapping's codecs, turns error statuses and
 "200 but failed" envelopes into `Problem`s, and records one metric sample per call
-with its outcome: ok, http_error, envelope_error, timeout, connect_error,
-decode_error or rejected.
+with its outcome, which the problem raised carries (see the table in `errors.py`).
+
+Classification, in `_interpret`: a 2xx answer is decoded (an empty one is unreadable
+unless the operation does not read it); a 2xx envelope that the mapping's
+`errors.failure` finds failed, or that a rule naming its status matches, is a refusal;
+an error status goes through the mapping's `errors.rules`, then the default table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import email.utils
 import logging
+import math
 import random as _random
+import re
 import time
+from datetime import timezone
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +30,10 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .config.model import Resilience, UpstreamSpec
-from .errors import (MappingError, NotFound, Problem, RateLimited, UpstreamError,
-                     UpstreamTimeout, UpstreamUnavailable, InvalidRequest)
+from .config.model import ErrorRule, Resilience, UpstreamSpec
+from .errors import (ANSWERS, InvalidRequest, MappingError, Problem, RateLimited,
+                     UpstreamDisconnected, UpstreamRefused, UpstreamRejected, UpstreamTimeout,
+                     UpstreamTooLarge, UpstreamUnreachable)
 from .exchange import Answer
 from .mapping.codecs import decode_body
 from .metrics import Metrics
@@ -33,7 +42,10 @@ from .resilience.chain import Next, UpstreamCall
 from .resilience.deadline import Budget, DeadlineLayer
 from .resilience.retry import RetryLayer
 
-__all__ = ["UpstreamClient", "OutboundRequest", "same_origin", "count_sends"]
+__all__ = ["UpstreamClient", "OutboundRequest", "same_origin", "count_sends",
+           "DEFAULT_RETRY_AFTER"]
+
+DEFAULT_RETRY_AFTER = 60  # seconds, when an upstream rate-limits without saying how long
 
 log = logging.getLogger("chat_gateway.upstream")
 # How many times aiohttp sent the current attempt's request (see `count_sends`).
@@ -58,6 +70,8 @@ class OutboundRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     options: Any = None  # jmespath.Options carrying the call's ctx() for failure/error rules
     idempotent: bool = False  # declared by the mapping: may be retried even as POST/PATCH
+    reads_answer: bool = True  # False: an empty 2xx body is a success (a 204 operation)
+    blame: str | None = None  # the canonical field an upstream 400 blames, if no rule says
 
 
 def same_origin(upstream: UpstreamSpec, url: URL) -> bool:
@@ -78,11 +92,15 @@ class UpstreamClient:
                  clock: Callable[[], float] = time.monotonic, max_body_bytes: int = 16 << 20,
                  *, breakers: Breakers | None = None,
                  random: Callable[[], float] = _random.random,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 wall_clock: Callable[[], float] = time.time,
+                 max_retry_after: int = 300) -> None:
         self._session = session
         self._metrics = metrics
         self._clock = clock
         self._max_body = max_body_bytes
+        self._wall_clock = wall_clock  # reads HTTP-date Retry-After values
+        self._max_retry_after = max_retry_after
         self.breakers = breakers or Breakers(metrics, clock)
         self._chain: Next = DeadlineLayer(BreakerLayer(
             RetryLayer(self._attempt, metrics, random=random, sleep=sleep), self.breakers))
@@ -116,11 +134,11 @@ class UpstreamClient:
                 call.budget.unsafe_answered = status
             return self._interpret(upstream, request, status, content_type, headers, body)
         except Problem as problem:
-            outcome = _outcome(problem, code)
+            outcome = problem.outcome
             if code != "none":  # for the access log: which upstream answer this came from
                 problem.upstream_status = int(code)
             # refused before a byte was sent: the upstream cannot have acted on it
-            maybe_sent = not (code == "none" and isinstance(problem, UpstreamUnavailable))
+            maybe_sent = not isinstance(problem, UpstreamUnreachable)
             raise
         except asyncio.CancelledError:
             outcome = "timeout" if call.budget.remaining() <= 0 else "cancelled"
@@ -146,10 +164,17 @@ class UpstreamClient:
                 "status": call.status, "outcome": outcome, "attempt": call.attempt,
                 "duration_ms": round(elapsed * 1000, 3)})
 
-    def reject_link(self, upstream: UpstreamSpec, operation: str, url: URL) -> UpstreamError:
-        self._metrics.upstream_requests.labels(upstream.name, operation, "none", "rejected").inc()
-        return UpstreamError(f"{upstream.name} linked to {url.with_query(None)}, outside its "
-                             "configured base URL; the link was not followed")
+    def reject_link(self, upstream: UpstreamSpec, operation: str, url: URL) -> UpstreamRejected:
+        return self.reject(upstream, operation, f"{upstream.name} linked to "
+                           f"{url.with_query(None)}, outside its configured base URL; the link "
+                           "was not followed")
+
+    def reject(self, upstream: UpstreamSpec, operation: str, detail: str) -> UpstreamRejected:
+        """A call not made because the upstream's own answer asked for something unsafe."""
+        problem = UpstreamRejected(detail)
+        self._metrics.upstream_requests.labels(upstream.name, operation, "none",
+                                               problem.outcome).inc()
+        return problem
 
     async def _exchange(self, upstream: UpstreamSpec, request: OutboundRequest, seconds: float,
                         budget: Budget) -> tuple[int, str, Any, bytes]:
@@ -167,45 +192,80 @@ class UpstreamClient:
             raise UpstreamTimeout(f"{upstream.name} did not answer within "
                                   f"{upstream.total_timeout:g} s") from None
         except aiohttp.ClientConnectorError as exc:
-            raise UpstreamUnavailable(f"cannot connect to {upstream.name}: "
+            raise UpstreamUnreachable(f"cannot connect to {upstream.name}: "
                                       f"{exc.os_error.strerror or exc}") from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
                 aiohttp.ClientOSError) as exc:
-            raise UpstreamError(f"{upstream.name} dropped the connection: "
+            raise UpstreamDisconnected(f"{upstream.name} dropped the connection: "
                                 f"{type(exc).__name__}") from None
         except aiohttp.ClientResponseError as exc:
-            raise UpstreamError(f"{upstream.name} sent an invalid HTTP answer: {exc.message}") from None
+            raise UpstreamDisconnected(f"{upstream.name} sent an invalid HTTP answer: {exc.message}") from None
 
     async def _read(self, upstream: UpstreamSpec, response: aiohttp.ClientResponse) -> bytes:
         chunks, size = [], 0
         async for chunk in response.content.iter_chunked(65536):
             size += len(chunk)
             if size > self._max_body:
-                raise MappingError(f"{upstream.name} answered more than {self._max_body} bytes",
-                                   stage="decode")
+                raise UpstreamTooLarge(f"{upstream.name} answered more than {self._max_body} "
+                                       "bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _interpret(self, upstream: UpstreamSpec, request: OutboundRequest, status: int,
                    content_type: str, headers: Any, body: bytes) -> Any:
         if 200 <= status < 300:
+            if not body.strip():
+                if request.reads_answer:
+                    raise MappingError(f"{upstream.name} answered {status} with an empty body",
+                                       stage="decode")
+                return None
             data = decode_body(body, content_type, request.format, upstream.xml_lists)
-            failure = upstream.failure
-            if failure is not None and _truthy(failure.search(data, request.options)):
-                raise MappingError(f"{upstream.name} answered {status} but reported a failure: "
-                                   f"{_detail(upstream, data, body)}", stage="envelope")
-            return data
+            failed = upstream.failure is not None and _truthy(
+                upstream.failure.search(data, request.options))
+            rule = _rule(upstream.error_rules, status, data, request.options,
+                         explicit_only=not failed)
+            if rule is None and not failed:
+                return data
+            detail = (f"{upstream.name} answered {status} but reported a failure: "
+                      f"{_detail(upstream, data, body)}")
+            if rule is None:
+                raise UpstreamRefused(detail)
+            return self._raise_as(rule.answer, detail, headers, outcome="envelope_error",
+                                  field=rule.field or request.blame)
         try:
             data = decode_body(body, content_type, request.format, upstream.xml_lists)
         except MappingError:
             data = None
         detail = f"{upstream.name} answered {status}: {_detail(upstream, data, body)}"
-        for rule in upstream.error_rules:
-            if (rule.status in (None, status)) and (
-                    rule.when is None or _truthy(rule.when.search({"status": status, "body": data},
-                                                                   request.options))):
-                return _raise_as(rule.answer, detail, headers)
-        return _raise_as(_default_answer(status), detail, headers)
+        rule = _rule(upstream.error_rules, status, data, request.options, explicit_only=False)
+        answer = _default_answer(status) if rule is None else rule.answer
+        return self._raise_as(answer, detail, headers, outcome="http_error",
+                              field=rule.field if rule and rule.field else request.blame)
+
+    def _raise_as(self, answer: int, detail: str, headers: Any, *, outcome: str,
+                  field: str | None) -> Any:
+        problem = ANSWERS[answer]
+        if problem is RateLimited:
+            raise RateLimited(detail, outcome=outcome, retry_after=_retry_after(
+                headers, self._wall_clock(), self._max_retry_after))
+        if problem is InvalidRequest:
+            raise InvalidRequest(detail, field=field, outcome=outcome)
+        if answer == 502 and outcome == "envelope_error":
+            raise UpstreamRefused(detail)
+        raise problem(detail, outcome=outcome)
+
+
+def _rule(rules: tuple[ErrorRule, ...], status: int, data: Any, options: Any, *,
+          explicit_only: bool) -> ErrorRule | None:
+    """The first rule for this answer. A 2xx answer that `errors.failure` does not find
+    failed is matched only by rules naming its status explicitly."""
+    for rule in rules:
+        if rule.status is None and explicit_only:
+            continue
+        if rule.status in (None, status) and (rule.when is None or _truthy(
+                rule.when.search({"status": status, "body": data}, options))):
+            return rule
+    return None
 
 
 def _default_answer(status: int) -> int:
@@ -218,23 +278,23 @@ def _default_answer(status: int) -> int:
     return 502
 
 
-def _raise_as(answer: int, detail: str, headers: Any) -> Any:
-    if answer == 404:
-        raise NotFound(detail)
-    if answer == 429:
-        raise RateLimited(detail, retry_after=_retry_after(headers))
-    if answer == 503:
-        raise UpstreamUnavailable(detail)
-    if answer == 504:
-        raise UpstreamTimeout(detail)
-    if answer == 400:
-        raise InvalidRequest(detail, field="body")
-    raise UpstreamError(detail)
-
-
-def _retry_after(headers: Any) -> int:
-    value = headers.get("Retry-After", "") if headers is not None else ""
-    return int(value) if value.isdigit() else 60
+def _retry_after(headers: Any, now: float, cap: int) -> int:
+    """Seconds from a Retry-After of delta-seconds or an HTTP-date, 1..cap."""
+    value = (headers.get("Retry-After") or "").strip() if headers is not None else ""
+    if re.fullmatch(r"[0-9]{1,12}", value):
+        seconds = int(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is None:
+            seconds = DEFAULT_RETRY_AFTER
+        else:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            seconds = math.ceil(when.timestamp() - now)
+    return min(max(1, seconds), cap)
 
 
 def _truthy(value: Any) -> bool:
@@ -251,13 +311,3 @@ def _detail(upstream: UpstreamSpec, data: Any, body: bytes) -> str:
             return str(value)[:500]
     text = body.decode("utf-8", "replace").strip()
     return (text[:200] + "…") if len(text) > 200 else (text or "(empty body)")
-
-
-def _outcome(problem: Problem, code: str) -> str:
-    if isinstance(problem, UpstreamTimeout) and code == "none":
-        return "timeout"
-    if isinstance(problem, MappingError):
-        return "envelope_error" if problem.stage == "envelope" else "decode_error"
-    if code == "none":
-        return "connect_error"
-    return "http_error"

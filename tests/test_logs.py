@@ -8,6 +8,7 @@ own `JsonFormatter`; the end-to-end tests read the real CLI's stderr.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -224,3 +225,75 @@ async def test_the_cli_logs_json_at_the_configured_level(emulators, tmp_path, le
     assert [(line["request_id"], line["status"]) for line in lines] == [
         (request_id, want) for _, request_id, want in calls][:expected]
     assert API_KEY not in stderr and "demo-storeden-key" not in stderr
+
+
+MALFORMED = [
+    b"GET /v1/storeden/chats HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {key}\r\n"
+    b"Broken header line\r\n\r\n",
+    b"GET /v1/storeden/chats HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {key}\x01\r\n\r\n",
+    b"G(T /v1/storeden/chats HTTP/1.1\r\nAuthorization: Bearer {key}\r\n\r\n",
+    b"GET /v1/storeden/chats HTTP/1.1\r\nAuthorization: Bearer {key}" + b"a" * 9000 + b"\r\n\r\n",
+    b"POST /v1/storeden/chats/1/messages HTTP/1.1\r\nAuthorization: Bearer {key}\r\n"
+    b"Content-Length: {key}\r\n\r\n",
+    b"POST /v1/storeden/chats/1/messages HTTP/1.1\r\nAuthorization: Bearer {key}\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\nzz{key}\r\n",
+    b"GET /v1/storeden/chats?x={key} HTTP/1.1\r\nAuthorization: Basic {key}\r\n"
+    b"Host: a\r\nHost: b\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+async def test_aiohttp_parser_errors_log_json_without_credentials(emulators, tmp_path, level):
+    """Malformed requests carrying an Authorization header make aiohttp's own parser fail
+    and log; every stderr line is still one JSON object, and none holds the key."""
+    from gateway.emulators.storeden import DEMO_KEY
+    env = {**emulators.env(), "GATEWAY_API_KEYS": API_KEY, "GATEWAY_CURSOR_SECRET": SECRET,
+           "GATEWAY_LOG_LEVEL": level}
+    log = tmp_path / "stderr.log"
+    async with serve(env, log) as url:
+        host, port = url.removeprefix("http://").split(":")
+        for raw in MALFORMED:
+            for key in (API_KEY, DEMO_KEY):
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(raw.replace(b"{key}", key.encode()))
+                await writer.drain()
+                answer = await asyncio.wait_for(reader.read(), 30)
+                writer.close()
+                assert re.match(rb"HTTP/1\.[01] 4\d\d ", answer) or answer == b"", answer
+    stderr = log.read_text()
+    lines = stderr.splitlines()
+    assert lines, "aiohttp logged nothing: the test provoked no parser error"
+    for line in lines:
+        entry = json.loads(line)
+        assert isinstance(entry, dict) and {"ts", "level", "logger", "msg"} <= set(entry)
+    assert API_KEY not in stderr and DEMO_KEY not in stderr
+    levels = {(entry["logger"], entry["level"]) for entry in map(json.loads, lines)}
+    assert ("aiohttp.server", "error") in levels
+    if level == "DEBUG":  # aiohttp's loggers follow the configured level, not the root's
+        assert ("aiohttp.server", "debug") in levels
+
+
+def test_every_logger_writes_json_through_the_redactor(restore_logging, capsys):
+    from gateway.redaction import Redactor
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    libraries = [logging.getLogger(name) for name in ("aiohttp", "asyncio")]
+    saved_libraries = [(lg.level, lg.propagate, list(lg.handlers)) for lg in libraries]
+    try:
+        configure_logging("INFO", redact=Redactor(["s3cret/value"]))
+        logging.getLogger("some.library").warning("leaked s3cret%2Fvalue here")
+        logging.getLogger("aiohttp.client").error("Authorization: Bearer abc.def")
+        logging.getLogger("chat_gateway").info("plain")
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for logger, (level, propagate, handlers) in zip(libraries, saved_libraries, strict=True):
+            logger.setLevel(level)
+            logger.propagate = propagate
+            logger.handlers[:] = handlers
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["logger"], line["msg"]) for line in lines] == [
+        ("some.library", "leaked [redacted] here"),
+        ("aiohttp.client", "Authorization: Bearer [redacted]"),
+        ("chat_gateway", "plain"),
+    ]

@@ -99,9 +99,9 @@ VOCABULARY: dict[str, Callable[[str], bool]] = {
                               "TRACE", "CONNECT", "other"},
     "code": lambda v: v == "none" or re.fullmatch(r"[1-5]\d\d", v) is not None,
     "code_class": lambda v: re.fullmatch(r"[1-5]xx", v) is not None,
-    "outcome": lambda v: v in {"ok", "http_error", "envelope_error", "timeout",
+    "outcome": lambda v: v in {"ok", "http_error", "envelope_error", "too_large", "timeout",
                                "connect_error", "decode_error", "rejected", "cancelled"},
-    "stage": lambda v: v in {"decode", "envelope", "map"},
+    "stage": lambda v: v in {"decode", "map"},
     "reason": lambda v: v in {"malformed", "unknown_key", "bad_signature", "expired",
                               "mismatch",  # cursors; then retries, then refusals
                               "timeout", "connect_error", "http_5xx", "rate_limited",

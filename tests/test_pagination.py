@@ -445,7 +445,12 @@ async def test_filtered_chats_walk_exactly(gateway, emulators, upstream, q, nati
     "http://203.0.113.9/v1.1/messages/chat.json?with_id=49077&page=2",
     "https://127.0.0.1:{port}/v1.1/messages/chat.json?with_id=49077&page=2",
     "http://127.0.0.1:{port}/admin/messages/chat.json?page=2",
-], ids=["other-port", "other-host", "other-scheme", "outside-prefix"])
+    "http://127.0.0.1:{port}/v1.10/messages/chat.json?with_id=49077&page=2",
+    "http://127.0.0.1:{port}/v1.1/../admin/chat.json?page=2",
+    "http://127.0.0.1:{port}/v1.1/%2e%2e/admin/chat.json?page=2",
+    "/v1.1/messages/%2E%2E/%2e%2e/admin?page=2",
+], ids=["other-port", "other-host", "other-scheme", "outside-prefix", "sibling-prefix",
+        "dot-segments", "encoded-dot-segments", "relative-encoded-dots"])
 async def test_a_next_link_off_the_upstream_is_a_502_and_not_followed(gateway, emulators, link):
     storeden_port = emulators.base_urls["storeden"].split(":")[2].split("/")[0]
     other = emulators.base_urls["smartsender"].split(":")[2].split("/")[0]
@@ -455,7 +460,7 @@ async def test_a_next_link_off_the_upstream_is_a_502_and_not_followed(gateway, e
                                            link.format(port=storeden_port, other_port=other))
     assert response.status == 502
     assert response.content_type == "application/problem+json"
-    assert (await response.json())["type"] == "/problems/upstream-error"
+    assert (await response.json())["type"] == "/problems/upstream-rejected"
     grown = {name: len(recorded(emulators, name)) - n for name, n in before.items()}
     assert grown == {**{name: 0 for name in before}, "storeden": 1}
 

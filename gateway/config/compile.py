@@ -71,7 +71,8 @@ def compile_upstream(name: str, settings: dict[str, Any], mapping: Source,
         error_detail=expr(("errors", "detail"), errors.get("detail")),
         failure=expr(("errors", "failure"), errors.get("failure")),
         error_rules=tuple(
-            ErrorRule(r["answer"], r.get("status"), expr(("errors", "rules", i, "when"), r.get("when")))
+            ErrorRule(r["answer"], r.get("status"), expr(("errors", "rules", i, "when"), r.get("when")),
+                      r.get("field"))
             for i, r in enumerate(errors.get("rules", ()))),
         params=_params(mapping, data.get("params", {}), problems),
         operations={op: compiled for op, spec in (data.get("operations") or {}).items()

@@ -51,6 +51,10 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
             upstreams[name] = compile_upstream(name, settings, mapping, source, problems)
             if upstreams[name].auth is not None:
                 secrets.extend(upstreams[name].auth.secrets)
+    if not under(bad, ("consumers",)):
+        for spec in data.get("consumers") or []:  # client API keys are secrets in logs too
+            with problems.guard():
+                secrets.extend(filter(None, _keys(spec)))
     config = None
     with problems.guard():
         listen = data.get("listen", {})
@@ -116,12 +120,16 @@ def _resilience(spec: dict[str, Any], redis: dict[str, Any], source: Source) -> 
     )
 
 
+def _keys(consumer: dict[str, Any]) -> list[str]:
+    keys = consumer["keys"]
+    return [k.strip() for k in (keys.split(",") if isinstance(keys, str) else keys)]
+
+
 def _consumers(specs: list[dict[str, Any]], default_limit: RateLimit | None,
                source: Source) -> dict[str, Consumer]:
     out: dict[str, Consumer] = {}
     for index, spec in enumerate(specs):
-        keys = spec["keys"]
-        keys = [k.strip() for k in (keys.split(",") if isinstance(keys, str) else keys)]
+        keys = _keys(spec)
         allowed = spec.get("upstreams", "*")
         limit = _rate_limit(spec["rate_limit"]) if "rate_limit" in spec else default_limit
         consumer = Consumer(spec["name"], None if allowed == "*" else frozenset(allowed), limit)

@@ -68,6 +68,7 @@ class ErrorRule:
     answer: int
     status: int | None
     when: Expression | None
+    field: str | None = None  # the canonical input a 400 answer blames
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class Limits:
     max_body_bytes: int = 1024 * 1024
     max_upstream_body_bytes: int = 16 * 1024 * 1024
     max_upstream_calls: int = 50
+    max_retry_after_seconds: int = 300  # an upstream's Retry-After is capped at this
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ class GatewayConfig:
     limits: Limits
     consumers: dict[str, Consumer]  # sha256(api key) hex -> consumer
     routes: dict[str, Route]
-    secrets: tuple[str, ...] = field(default=())  # upstream credentials, for redaction
+    secrets: tuple[str, ...] = field(default=())  # credentials and API keys, for redaction
     resilience: Resilience = Resilience()
     server: ServerSettings = ServerSettings()
     disabled: dict[str, str] = field(default_factory=dict)  # optional upstream -> unset var

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..canonical import BODY_SCHEMAS, OPERATIONS
+from ..canonical import BODY_SCHEMAS, INPUT_FIELDS, OPERATIONS
 from ..mapping.auth import AUTH_STYLES
 from ..mapping.codecs import ENCODER_KEYS
 from ..paginators import PAGINATORS
@@ -111,6 +111,8 @@ ROUTES_SCHEMA: dict[str, Any] = _obj(
             "max_upstream_body_bytes": {"type": "integer", "minimum": 1024},
             "max_upstream_calls": _d({"type": "integer", "minimum": 1, "maximum": 200},
                                      "per canonical request"),
+            "max_retry_after_seconds": _d({"type": "integer", "minimum": 1, "maximum": 86400},
+                                          "an upstream's Retry-After is capped at this"),
         }),
         "consumers": {"type": "array", "description": "who may call", "items": _obj({
             "name": _NONEMPTY,
@@ -222,7 +224,8 @@ MAPPING_SCHEMA: dict[str, Any] = {"$defs": _DEFS, **_obj(
             "rules": {"type": "array", "items": _obj({
                 "status": {"type": "integer"},
                 "when": _d(_JMESPATH, "JMESPath over {status, body}"),
-                "answer": {"enum": [400, 404, 429, 502, 503]},
+                "answer": {"enum": [400, 404, 409, 422, 429, 502, 503]},
+                "field": _d({"enum": sorted(INPUT_FIELDS)}, "the canonical input a 400 blames"),
             }, ("answer",))},
         }),
         "params": _d({"type": "object", "additionalProperties": _NONEMPTY},

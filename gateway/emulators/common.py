@@ -79,6 +79,7 @@ class RecordedRequest:
     query: list[tuple[str, str]]
     headers: CIMultiDictProxy[str]
     body: bytes
+    raw_path: str = ""  # as sent, percent-encoding kept (`a%2Fb` stays, `path` reads a/b)
 
 
 @dataclass
@@ -173,6 +174,7 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
             query=list(request.query.items()),
             headers=CIMultiDictProxy(CIMultiDict(request.headers)),
             body=body,
+            raw_path=request.raw_path.split("?", 1)[0],
         )
     )
     return await handler(request)
