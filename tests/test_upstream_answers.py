@@ -295,3 +295,13 @@ async def test_an_echoed_credential_is_redacted_in_any_common_encoding(custom_ga
     assert response.status == 502
     detail = json.loads(text)["detail"]
     assert detail == "storeden answered 403: bad key [redacted] for this exchange", detail
+
+
+async def test_a_vendors_200_envelope_code_maps_to_404_over_http(gateway, emulators, registry):
+    """Slack answers HTTP 200 {"ok": false, "error": "channel_not_found"}: a rule in its
+    mapping makes that a 404 with the vendor's code in detail, counted as a refusal."""
+    body = await problem(await gateway.get("/v1/slack/chats/C0NOPE123", headers=AUTH),
+                         404, "not-found")
+    assert body["detail"] == "slack answered 200 but reported a failure: channel_not_found"
+    assert outcome(registry, "slack", "get_chat", "200", "envelope_error") == 1
+    assert mapping_failures(registry) == 0
