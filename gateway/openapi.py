@@ -265,7 +265,8 @@ def _schemas() -> Json:
     for name, schema in canonical.BODY_SCHEMAS.items():
         schemas[_camel(name)] = copy.deepcopy(schema)
     schemas["Problem"] = _problem_schema()
-    schemas["Health"] = _object({"status": {"const": "ok"}})
+    schemas["Health"] = _object({"status": {"const": "ok"},
+                                 "config_sha256": {"type": "string"}}, ["status"])
     return schemas
 
 
