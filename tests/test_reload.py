@@ -70,7 +70,7 @@ async def test_reloads_under_load_fail_no_request(aiohttp_client, gateway_env, t
             seen = len(answers) + len(failures)
             async with progress:  # some requests complete on each config
                 await asyncio.wait_for(progress.wait_for(
-                    lambda: len(answers) + len(failures) >= seen + CLIENTS), 60)
+                    lambda seen=seen: len(answers) + len(failures) >= seen + CLIENTS), 60)
     finally:
         done.set()
         await asyncio.gather(*tasks)
