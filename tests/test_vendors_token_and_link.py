@@ -96,13 +96,16 @@ async def test_slack_mark_message_seen_and_close_dm(gateway, emulators):
     assert status == 204 and json.loads(sent[0].body) == {"channel": "D0ANA0001"}
 
 
-@pytest.mark.parametrize("path,error", [
-    ("/chats/C0NOPE9/messages", "channel_not_found"),
-    ("/chats/C0ANNOUNC/messages", "not_in_channel"),
-], ids=["not-found", "not-in-channel"])
-async def test_slack_ok_false_is_never_a_success(gateway, emulators, path, error):
-    status, data, _ = await call(gateway, emulators, "slack", "GET", path)
-    assert status >= 400 and error in data["detail"]
+@pytest.mark.parametrize("method,path,error,answer", [
+    ("GET", "/chats/C0NOPE9/messages", "channel_not_found", 404),
+    ("GET", "/chats/C0ANNOUNC/messages", "not_in_channel", 409),
+    ("POST", "/chats/C0GENERAL/close", "method_not_supported_for_channel_type", 409),
+    ("PATCH", "/chats/D0ANA0001/messages/1000000000.000001", "invalid_timestamp", 404),
+], ids=["not-found", "not-in-channel", "close-a-channel", "seen-missing-message"])
+async def test_slack_ok_false_is_never_a_success(gateway, emulators, method, path, error, answer):
+    body = {"seen": True} if method == "PATCH" else None
+    status, data, _ = await call(gateway, emulators, "slack", method, path, body)
+    assert status == answer and error in data["detail"]
 
 
 async def test_slack_rate_limit_passes_retry_after(gateway, emulators):
