@@ -52,7 +52,7 @@ def test_offline_yaml_answer_with_status_and_two_calls(tmp_path: Path, clean_env
     assert code == 1
     assert '--> 2. POST http://127.0.0.1:9/api/conversations.mark' in out
     assert '{"channel":"D0ANA0001","ts":"1712050200.000230"}' in out.replace(" ", "")
-    assert "canonical result: 502" in out and "invalid_timestamp" in out
+    assert "canonical result: 404" in out and "invalid_timestamp" in out  # an errors rule of slack.yaml
 
 
 @pytest.mark.parametrize("argv,message", [
