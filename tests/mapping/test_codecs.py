@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.errors import MappingError
@@ -86,3 +90,28 @@ def test_plain_field_paths_agree_with_jmespath(source, data):
 
     from gateway.mapping.expressions import Expression
     assert Expression(source).search(data) == jmespath.search(source, data)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers() | st.integers(-(2**70), 2**70) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_json_answers_read_exactly_as_json_loads_reads_them(value):
+    """Same values and types: 20-digit ids stay integers, floats round the same way."""
+    body = json.dumps(value, ensure_ascii=False).encode()
+    decoded = decode_json(body)
+    assert decoded == json.loads(body)
+    assert json.dumps(decoded) == json.dumps(json.loads(body))  # 1 vs 1.0, -0.0 vs 0
+
+
+@pytest.mark.parametrize("body", [b'{"id": 123456789012345678901}', b'[-9223372036854775809]',
+                                  b'[NaN, Infinity]', b'[1e400]', b'"\\ud800"',
+                                  b'\xef\xbb\xbf{"a": 1}', '{"a": "é"}'.encode("utf-16")],
+                         ids=repr)
+def test_what_orjson_reads_differently_is_read_by_json_loads(body):
+    assert json.dumps(decode_json(body)) == json.dumps(json.loads(body))
