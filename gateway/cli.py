@@ -162,21 +162,23 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
     from aiohttp import web
 
     from .gc_tuning import tune_gc
+    from .resilience.drain import drain, runner_options
     from .logs import configure_logging
     from .server import create_app
     from .state import STATE
 
     app = create_app(path, env)
     configure_logging(app[STATE].config.log_level, redact=app[STATE].redact)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    runner = web.AppRunner(app, access_log=None, **runner_options(app[STATE].config.server))
     await runner.setup()
     tune_gc()  # after loading: what start-up built is frozen, out of the collector's way
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    received: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
     loop.add_signal_handler(signal.SIGHUP, app[STATE].request_reload)  # compiled off-loop
     print(banner or f"chat-gateway listening on http://{host}:{port}", flush=True)
     log = logging.getLogger("chat_gateway.process")
@@ -187,8 +189,9 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
         await stop.wait()
     finally:
         log.info("stopping", extra={"pid": os.getpid()})
-        app[STATE].draining = True
-        await runner.cleanup()
+        app[STATE].draining = True  # /readyz is 503 from now on
+        await drain(runner, app[STATE].in_flight, app[STATE].config.server,
+                    pre_stop=signal.SIGTERM in received)
         log.info("stopped", extra={"pid": os.getpid()})
 
 

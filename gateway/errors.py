@@ -9,6 +9,7 @@
         ├── Unauthorized              401
         ├── Forbidden                 403
         ├── NotFound                  404   unknown upstream, chat or message
+        ├── RequestTimeout            408   the body did not arrive within body_timeout_seconds
         ├── Conflict                  409   the upstream refused: state conflict
         ├── IdempotencyConflict       409   same Idempotency-Key still in flight
         ├── PayloadTooLarge           413
@@ -90,6 +91,7 @@ __all__ = [
     "IdempotencyConflict",
     "IdempotencyMismatch",
     "ANSWERS",
+    "RequestTimeout",
 ]
 
 # Closed sets, because they are metric labels: the metrics pre-create a series for each.
@@ -282,6 +284,10 @@ class Overloaded(UpstreamUnavailable):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+class RequestTimeout(Problem):
+    status, type_, title = 408, "request-timeout", "Request body too slow"
 
 
 class IdempotencyConflict(Problem):

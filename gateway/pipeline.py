@@ -25,6 +25,7 @@ from .errors import (Forbidden, InvalidCursor, InvalidRequest, NotFound,
                      NotImplementedByUpstream, PayloadTooLarge, Unauthorized)
 from .jsontext import dumps_bytes
 from .operations import Call, ListResult, execute, is_dot_segment
+from .resilience.admission import read_body
 from .state import (BUDGET, CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS,
                     GatewayState)
 
@@ -222,7 +223,7 @@ async def _body(request: web.Request, operation: str) -> dict[str, Any]:
         raise InvalidRequest("the body must be JSON (Content-Type: application/json)",
                              field="body")
     try:
-        raw = await request.read()
+        raw = await read_body(request, request.app[STATE].config.server.body_timeout_seconds)
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"the body is over {request.app[STATE].config.limits.max_body_bytes}"
                               " bytes") from None

@@ -143,7 +143,8 @@ _IDEMPOTENCY = idempotency_middleware(
     consumer_of=lambda request: authenticate(request, request.app[STATE].config).name,
     store_of=lambda request: request.app[STATE].keys,
     settings_of=_idempotency_settings, budget_key=BUDGET,
-    new_token=lambda: uuid.uuid4().hex, count=_count_idempotency)
+    new_token=lambda: uuid.uuid4().hex, count=_count_idempotency,
+    body_seconds=lambda request: request.app[STATE].config.server.body_timeout_seconds)
 
 
 async def _drain(app: web.Application) -> None:

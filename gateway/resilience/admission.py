@@ -18,12 +18,22 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ..config.model import Consumer, GatewayConfig
-from ..errors import Overloaded, RateLimited, Unauthorized
+from ..errors import Overloaded, RateLimited, RequestTimeout, Unauthorized
 from ..metrics import Metrics
 from . import ratelimit
 from .ratelimit import Limiter
 
-__all__ = ["InFlight", "admission_middleware"]
+__all__ = ["InFlight", "admission_middleware", "read_body"]
+
+
+async def read_body(request: web.Request, seconds: float) -> bytes:
+    """The request body, or 408 when the client takes longer than `seconds` to send it
+    (aiohttp bounds the headers, not a slow body)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {seconds:g} s") from None
 
 
 class InFlight:

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from ..canonical import OPERATIONS
 from ..errors import IdempotencyConflict, IdempotencyMismatch, InvalidRequest, Unauthorized
+from .admission import read_body
 from .deadline import Budget
 
 __all__ = ["HEADER", "Record", "KeyStore", "MemoryKeyStore", "parse_key", "fingerprint",
@@ -125,7 +126,8 @@ def idempotency_middleware(consumer_of: Callable[[web.Request], str],
                            store_of: Callable[[web.Request], KeyStore],
                            settings_of: Callable[[web.Request], tuple[float, float]],
                            budget_key: web.RequestKey, new_token: Callable[[], str],
-                           count: Callable[[web.Request, str], None]):
+                           count: Callable[[web.Request, str], None],
+                           body_seconds: Callable[[web.Request], float]):
     """The middleware; `handler` inside it must answer problems as responses.
     `settings_of(request)` is (ttl, lock) seconds."""
 
@@ -142,7 +144,8 @@ def idempotency_middleware(consumer_of: Callable[[web.Request], str],
             return await handler(request)
         ttl, lock = settings_of(request)
         store = store_of(request)
-        mine = Record(fingerprint(request.method, request.path, await request.read()),
+        mine = Record(fingerprint(request.method, request.path,
+                                  await read_body(request, body_seconds(request))),
                       new_token())
         held = await store.claim(scope, mine, lock)
         if held is not None:
