@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import email.utils
 import logging
 import math
 import random as _random
-import re
 import time
-from datetime import timezone
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +37,7 @@ from .metrics import Metrics
 from .resilience.breaker import BreakerLayer, Breakers
 from .resilience.chain import Next, UpstreamCall
 from .resilience.deadline import Budget, DeadlineLayer
-from .resilience.retry import RetryLayer
+from .resilience.retry import RetryLayer, retry_after_seconds
 
 __all__ = ["UpstreamClient", "OutboundRequest", "same_origin", "count_sends",
            "DEFAULT_RETRY_AFTER"]
@@ -103,7 +100,8 @@ class UpstreamClient:
         self._max_retry_after = max_retry_after
         self.breakers = breakers or Breakers(metrics, clock)
         self._chain: Next = DeadlineLayer(BreakerLayer(
-            RetryLayer(self._attempt, metrics, random=random, sleep=sleep), self.breakers))
+            RetryLayer(self._attempt, metrics, random=random, sleep=sleep,
+                       now=wall_clock), self.breakers))
 
     def budget(self, seconds: float) -> Budget:
         """The deadline of one canonical request, on this client's clock."""
@@ -280,21 +278,8 @@ def _default_answer(status: int) -> int:
 
 def _retry_after(headers: Any, now: float, cap: int) -> int:
     """Seconds from a Retry-After of delta-seconds or an HTTP-date, 1..cap."""
-    value = (headers.get("Retry-After") or "").strip() if headers is not None else ""
-    if re.fullmatch(r"[0-9]{1,12}", value):
-        seconds = int(value)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            when = None
-        if when is None:
-            seconds = DEFAULT_RETRY_AFTER
-        else:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            seconds = math.ceil(when.timestamp() - now)
-    return min(max(1, seconds), cap)
+    seconds = retry_after_seconds(headers, now)
+    return min(max(1, math.ceil(seconds)), cap) if seconds is not None else DEFAULT_RETRY_AFTER
 
 
 def _truthy(value: Any) -> bool:

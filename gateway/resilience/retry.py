@@ -11,15 +11,20 @@ attempt fit in the request's deadline. Random and sleep are injected for tests.
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import math
 import random as _random
+import re
+import time
 from collections.abc import Awaitable, Callable
+from datetime import timezone
 from typing import Any
 
 from ..errors import Problem
 from ..metrics import Metrics
 from .chain import Next, UpstreamCall
 
-__all__ = ["RetryLayer", "retry_reason"]
+__all__ = ["RetryLayer", "retry_reason", "retry_after_seconds"]
 
 _MAX_RETRY_AFTER = 30.0
 
@@ -38,11 +43,13 @@ def retry_reason(call: UpstreamCall) -> str | None:
 class RetryLayer:
     def __init__(self, inner: Next, metrics: Metrics, *,
                  random: Callable[[], float] = _random.random,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 now: Callable[[], float] = time.time) -> None:
         self._inner = inner
         self._metrics = metrics
         self._random = random
         self._sleep = sleep
+        self._now = now  # wall clock: a Retry-After HTTP-date is wall-clock time
 
     async def __call__(self, call: UpstreamCall) -> Any:
         settings = call.policy.retry
@@ -62,7 +69,8 @@ class RetryLayer:
 
     def _wait(self, call: UpstreamCall) -> float | None:
         settings = call.policy.retry
-        asked = _retry_after(call.headers) if call.status in (429, 503) else None
+        asked = (retry_after_seconds(call.headers, self._now())
+                 if call.status in (429, 503) else None)
         if asked is not None:
             return asked if asked <= _MAX_RETRY_AFTER else None
         if call.status == 429:
@@ -72,7 +80,16 @@ class RetryLayer:
         return self._random() * ceiling
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Retry-After in seconds when given as delta-seconds (a date is not waited for)."""
+def retry_after_seconds(headers: Any, now: float) -> float | None:
+    """Seconds an upstream's `Retry-After` asks for, as delta-seconds or an HTTP-date
+    (RFC 9110 10.2.3), at least 0; None when absent or unreadable."""
     value = (headers.get("Retry-After") or "").strip() if headers is not None else ""
-    return float(value) if value.isdigit() else None
+    if re.fullmatch(r"[0-9]{1,12}", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return float(max(0, math.ceil(when.timestamp() - now)))

@@ -3,6 +3,7 @@ Retry-After honoured, aiohttp's own silent re-send counted; a DEBUG line per att
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 
@@ -152,6 +153,27 @@ async def test_retry_after_is_honoured_and_a_long_one_is_not_waited_for():
     layer = RetryLayer(inner, Metrics(CollectorRegistry()), random=lambda: 0.5, sleep=sleep)
     with pytest.raises(UpstreamUnavailable):
         await layer(_call(seconds=1.5))  # 2 s does not fit in the 1.5 s left
+    assert calls == [1]
+
+
+async def test_retry_after_as_an_http_date_is_waited_for_not_replaced_by_backoff():
+    slept = []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    now = 1_800_000_000.0
+    date = email.utils.formatdate(now + 3, usegmt=True)
+    inner, calls = _failing(headers={"Retry-After": date}, fail_times=1)
+    layer = RetryLayer(inner, Metrics(CollectorRegistry()), random=lambda: 0.5, sleep=sleep,
+                       now=lambda: now)
+    assert await layer(_call()) == "ok"
+    assert slept == [3.0]  # the date, 3 s ahead on the wall clock; backoff would be 0.05
+    inner, calls = _failing(headers={"Retry-After": date}, fail_times=1)
+    layer = RetryLayer(inner, Metrics(CollectorRegistry()), random=lambda: 0.5, sleep=sleep,
+                       now=lambda: now)
+    with pytest.raises(UpstreamUnavailable):
+        await layer(_call(seconds=2.5))  # 3 s does not fit in the 2.5 s left
     assert calls == [1]
 
 
