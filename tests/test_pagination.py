@@ -41,7 +41,7 @@ class Style:
     kind: str  # the mapping's pagination type
     page_size: int | None  # the upstream's page size; None: everything in one answer
     chat: str = ""  # the chat the message tests seed (an id the upstream's params allow)
-    oldest_first: bool = False  # messages in upstream order, oldest first (GitHub comments)
+    reverse: bool = False  # link_header walked backwards: one more call to read rel="last"
 
     def __str__(self) -> str:
         return f"{self.upstream}-{self.operation}-{self.kind}"
@@ -53,8 +53,11 @@ class Style:
         return f"/v1/{self.upstream}/chats/{self.chat}/messages"
 
     def max_calls(self, limit: int) -> int:
-        """Upstream calls one canonical page may cost: ceil(limit/p)+1, or 1 for `none`."""
-        return 1 if self.page_size is None else math.ceil(limit / self.page_size) + 1
+        """Upstream calls one canonical page may cost: ceil(limit/p)+1, or 1 for `none`;
+        walking backwards, one more (the first page, read for its rel="last" link)."""
+        if self.page_size is None:
+            return 1
+        return math.ceil(limit / self.page_size) + 1 + self.reverse
 
     def seed(self, emulators: Any, size: int) -> list[str]:
         """Seed `size` items; the ids a full walk must return, in canonical order."""
@@ -69,8 +72,7 @@ class Style:
         data = emulators.apps[self.upstream][STORE]
         if self.operation == "list_chats":
             return data.chat_ids()
-        ids = data.message_ids_newest_first(self.chat)
-        return ids[::-1] if self.oldest_first else ids
+        return data.message_ids_newest_first(self.chat)
 
 
 MESSAGES = [
@@ -80,7 +82,7 @@ MESSAGES = [
     Style("hapihub", "list_messages", "offset", 100, chat="room-prop"),
     Style("spurtcommerce", "list_messages", "none", None, chat="901"),
     Style("slack", "list_messages", "cursor", 15, chat="C0PROP001"),
-    Style("github", "list_messages", "link_header", 100, chat="4242", oldest_first=True),
+    Style("github", "list_messages", "link_header", 100, chat="4242", reverse=True),
 ]
 CHATS = [
     Style("smartsender", "list_chats", "page_number", 20),
@@ -236,21 +238,18 @@ def test_walking_cursors_returns_every_item_once_in_order(live, style, size, lim
 @given(size=st.integers(0, 130), limits=LIMITS, added=st.lists(st.integers(0, 3), min_size=1))
 def test_messages_added_while_walking_shift_nothing(live, style, size, limits, added):
     """New messages arrive (newest first, so ahead of the walk) between pages: the walk
-    still returns the original messages exactly once, and none of the new ones. Walking
-    oldest first, the new ones are at the end of the walk: there, each exactly once."""
+    still returns the original messages exactly once, and none of the new ones."""
     expected = style.seed(live.emulators, size)
     data = live.emulators.apps[style.upstream][STORE]
     new: list[str] = []
 
     def arrive(index: int) -> None:
-        if style.oldest_first and index >= 10:  # else a walk at the growing end never ends
-            return
         for n in range(added[index % len(added)]):
             new.append(data.add_message(style.chat, f"new {index}.{n}"))
 
     walked = live.run(walk_cursors(live.get, counter(live.emulators, style.upstream),
                                    style.path, limits, between=arrive))
-    assert walked.ids == (expected + new if style.oldest_first else expected)
+    assert walked.ids == expected
     for limit, calls in zip(walked.limits, walked.calls, strict=True):
         # +1: a page may be read ahead to find where the walk left off
         assert calls <= style.max_calls(limit) + 1, (limit, walked.calls)
@@ -343,16 +342,14 @@ async def test_an_empty_page_number_page_short_of_the_total_is_skipped(gateway, 
 async def walk_while_adding(gateway, emulators, style: Style, size: int, limits: list[int],
                             per_page: int) -> tuple[list[str], list[str]]:
     """Walk `style`'s messages, adding `per_page` new ones between pages; the ids walked
-    and the ids the walk must return (new ones too when the walk is oldest first)."""
+    and the ids the walk must return (the original ones: new ones are ahead of it)."""
     expected = style.seed(emulators, size)
     data, new = store(emulators, style.upstream), []
-    # walking oldest first, new messages land ahead: add them for a few pages only
-    adding = 5 if style.oldest_first else None
     walked = await walk_cursors(
         client_get(gateway), counter(emulators, style.upstream), style.path, limits,
         between=lambda i: new.extend(data.add_message(style.chat, f"new {i}.{n}")
-                                     for n in range(per_page if adding is None or i < adding else 0)))
-    return walked.ids, expected + new if style.oldest_first else expected
+                                     for n in range(per_page)))
+    return walked.ids, expected
 
 
 @pytest.mark.parametrize("style", MESSAGES, ids=lambda s: s.upstream)
@@ -371,7 +368,7 @@ async def test_a_burst_of_new_messages_between_pages_shifts_nothing(gateway, emu
 
 
 AFTER_NATIVE = {"superoffice": "after", "slack": "oldest"}  # the query parameter it goes in
-POLLED = [s for s in MESSAGES if not s.oldest_first]  # GitHub refuses `after` (see its mapping)
+POLLED = MESSAGES
 
 
 @pytest.mark.parametrize("upstream,chat", [(s.upstream, s.chat) for s in POLLED],
@@ -586,3 +583,24 @@ async def test_max_pages_bounds_one_request_and_the_cursor_resumes_exactly():
     source = FakeSource([["a"], ["b"], ["c"], ["d"]], total=4)
     pages, calls = await walk_fake({**PAGE_NUMBER, "page_size": 1}, source, 10, max_pages=2)
     assert pages == [["a", "b"], ["c", "d"]] and calls == 4
+
+
+async def test_a_reversed_page_resumes_by_its_position_when_the_last_item_is_gone():
+    """`link_header` with `reverse`: the position alone (`k`, the items left from the
+    page's start) resumes exactly, as when the last item served was deleted."""
+    from multidict import CIMultiDict
+
+    class OnePage(FakeSource):
+        async def fetch(self, extra: Extra | None = None, url: str | None = None) -> Answer:
+            self.fetched.append((extra.query if extra else None, url))
+            return Answer({"rows": self.pages[0]}, CIMultiDict())
+
+    paginator = build_paginator({"type": "link_header", "page_size": 10, "reverse": True})
+    source = OnePage([list("abcd")])
+    first = await walk(paginator, source, None, limit=2, keep=lambda i: True,
+                       stop=lambda i: False, max_pages=5)
+    assert [i["id"] for i in first.items] == ["d", "c"] and len(source.fetched) == 1
+    position = {k: v for k, v in first.next_position.items() if k != "l"}
+    rest = await walk(paginator, source, position, limit=5, keep=lambda i: True,
+                      stop=lambda i: False, max_pages=5)
+    assert [i["id"] for i in rest.items] == ["b", "a"] and rest.next_position is None

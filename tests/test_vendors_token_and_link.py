@@ -117,18 +117,53 @@ async def test_slack_rate_limit_passes_retry_after(gateway, emulators):
 
 # -- GitHub ---------------------------------------------------------------------------
 
-async def test_github_comments_walk_link_headers_oldest_first(gateway, emulators):
+async def test_github_comments_of_one_page_come_newest_first_in_one_call(gateway, emulators):
     status, data, sent = await call(gateway, emulators, "github", "GET", "/chats/1/messages?limit=100")
     assert status == 200
-    expected = store(emulators, "github").message_ids_newest_first("1")[::-1]  # oldest first: see the mapping
+    expected = store(emulators, "github").message_ids_newest_first("1")
     assert [m["id"] for m in data["data"]] == expected and data["next_cursor"] is None
-    [req] = sent
+    [req] = sent  # no rel="last": the first page is the only one, served reversed
     assert req.path == "/repos/acme/support/issues/1/comments" and query_of(req) == {"per_page": "100"}
     assert req.headers["Authorization"] == GITHUB_AUTH
     assert req.headers["Accept"] == "application/vnd.github+json"
     assert req.headers["X-GitHub-Api-Version"] == "2022-11-28"
     for message in data["data"]:
         assert_resource("message", message)
+
+
+async def test_github_comments_walk_back_from_the_last_page(gateway, emulators):
+    """250 comments, 100 a page: page 1 is read for rel="last", then pages 3, 2 by
+    rel="prev"; page 1 is served from the first read — 3 calls for the whole list."""
+    data = store(emulators, "github")
+    data.seed_messages("4242", 250)
+    expected = data.message_ids_newest_first("4242")
+    status, body, sent = await call(gateway, emulators, "github", "GET", "/chats/4242/messages?limit=100")
+    assert [m["id"] for m in body["data"]] == expected[:100]
+    assert [query_of(r).get("page") for r in sent] == [None, "3", "2"]
+    assert all(r.path == "/repositories/1300192/issues/4242/comments" for r in sent[1:])
+
+    # a comment arrives while the client walks: page 2 is full, nothing shifts
+    new = data.add_message("4242", "late")
+    status, more, sent = await call(gateway, emulators, "github", "GET",
+                                    f"/chats/4242/messages?limit=100&cursor={body['next_cursor']}")
+    assert [m["id"] for m in more["data"]] == expected[100:200]
+    assert [query_of(r).get("page") for r in sent] == ["2", "1"]
+    status, rest, sent = await call(gateway, emulators, "github", "GET",
+                                    f"/chats/4242/messages?limit=100&cursor={more['next_cursor']}")
+    assert [m["id"] for m in rest["data"]] == expected[200:] and rest["next_cursor"] is None
+    assert [query_of(r).get("page") for r in sent] == ["1"]
+
+    # polling from the newest seen: just the new one (page 1 for rel="last", then page 3)
+    status, polled, sent = await call(gateway, emulators, "github", "GET",
+                                      f"/chats/4242/messages?after={expected[0]}")
+    assert [m["id"] for m in polled["data"]] == [new] and polled["next_cursor"] is None
+    assert [query_of(r).get("page") for r in sent] == [None, "3"]
+
+    # 150 comments by 100: page 1 read for rel="last", page 2, page 1 again from that read
+    data.seed_messages("4242", 150)
+    status, body, sent = await call(gateway, emulators, "github", "GET", "/chats/4242/messages?limit=100")
+    assert [m["id"] for m in body["data"]] == data.message_ids_newest_first("4242")[:100]
+    assert [query_of(r).get("page") for r in sent] == [None, "2"]
 
 
 async def test_github_chats_follow_repository_id_links(gateway, emulators):
@@ -161,9 +196,11 @@ async def test_github_send_close_assign(gateway, emulators):
     ("GET", "/chats/6", 404),                       # 410 deleted
     ("GET", "/chats/999", 404),
     ("GET", "/chats/3/messages/1500000077", 404),   # a comment of issue 2
-    ("GET", "/chats/1/messages?after=1500000001", 400),
+    ("GET", "/chats/3/messages?after=1500000077", 404),  # a comment of issue 2
+    ("GET", "/chats/1/messages?after=abc", 400),     # not a comment id
     ("POST", "/chats/1/read", 501),
-], ids=["deleted", "missing", "other-issue-comment", "after-refused", "read-unsupported"])
+], ids=["deleted", "missing", "other-issue-comment", "after-other-issue", "after-not-an-id",
+        "read-unsupported"])
 async def test_github_errors(gateway, emulators, method, path, status):
     got, data, _ = await call(gateway, emulators, "github", method, path)
     assert got == status, data

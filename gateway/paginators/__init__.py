@@ -20,7 +20,9 @@ duplicates, no gaps, for up to about one upstream page of new items between two 
     cursor       a token read from the answer (body or header) is sent back, with the
                  request's own other arguments, for the next page; no token (or a
                  `has_more` that is false) ends; pages may be short while more exist
-    link_header  RFC 8288 `Link: <…>; rel="next"` (same origin and prefix rules as next_url)
+    link_header  RFC 8288 `Link: <…>; rel="next"` (same origin and prefix rules as next_url);
+                 `reverse: true` walks from `rel="last"` back by `rel="prev"`, each page
+                 reversed (newest first from an upstream that lists oldest first)
 
 Each style names its `type:` (`TYPE`), its keys (`KEYS`, JSON Schema fragments) and
 its docs (the class docstring) itself; `PAGINATORS` is built from the classes.

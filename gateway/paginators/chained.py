@@ -107,16 +107,79 @@ class NextUrlPaging(_LinkedPaging):
 
 class LinkHeaderPaging(_LinkedPaging):
     """RFC 8288: the answer's `Link` header has the `rel="next"` URL (GitHub, Zendesk);
-    relative links resolve against the request's URL; same origin rules as next_url."""
+    relative links resolve against the request's URL; same origin rules as next_url.
+    With `reverse: true` the list is served from its end: the first page is read for its
+    `rel="last"` link (no `last` and no `next`: it is the only page), then pages are
+    walked backwards by `rel="prev"`, each page's items reversed — for an upstream that
+    lists oldest first and numbers pages from the oldest (so only the last page grows).
+    The position counts the items of a page still to serve from its start, which new
+    items appended at its end do not move."""
 
     TYPE = "link_header"
+    KEYS = {**_LinkedPaging.KEYS,
+            "reverse": {"type": "boolean", "description": "serve the list from its last page "
+                        "backwards, each page reversed (newest first from an oldest-first list)"}}
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self._reverse = bool(spec.get("reverse", False))
 
     def _next_link(self, source: PageSource, answer: Answer) -> Any:
-        for value in answer.headers.getall("Link", []) if answer.headers is not None else []:
-            link = parse_link_header(value).get("next")
-            if link is not None:
-                return str(answer.url.join(URL(link))) if answer.url is not None else link
-        return None
+        return _link(answer, "next")
+
+    def pages(self, source: PageSource, position: Position | None,
+              remaining: Callable[[], int]) -> AsyncIterator[Page]:
+        if self._reverse:
+            return self._backwards(source, position)
+        return super().pages(source, position, remaining)
+
+    async def _backwards(self, source: PageSource,
+                         position: Position | None) -> AsyncIterator[Page]:
+        here = position.get(self.key) if position else None
+        left = position.get("k") if position else None  # items still to serve, from the start
+        first: Answer | None = None  # the first page's answer: served again without a call
+        answer: Answer | None = None
+        if position is None:  # (resuming with no URL: the first page, once the only one)
+            first = await self._fetch(source, None)
+            here = self._checked(_link(first, "last"))
+            if here is None:
+                if _link(first, "next") is not None:
+                    raise MappingError("reverse paging needs a Link rel=\"last\"", stage="map")
+                answer = first
+        seen = {here}
+        while True:
+            if answer is None:
+                answer = await self._fetch(source, here)
+            items = source.items(answer.body)
+            size = len(items) if left is None else min(left, len(items))
+            previous = self._checked(_link(answer, "prev"))
+            if previous is not None and previous in seen:  # a loop would serve items twice
+                raise MappingError(self._repeats(previous), stage="map")
+            seen.add(previous)
+            yield Page(items[::-1], len(items) - size, _back(self.key, here, previous, len(items)),
+                       previous is not None)
+            reached_first = first is not None and previous is not None and previous == _link(answer, "first")
+            here, left, answer = previous, None, first if reached_first else None
+
+    def _checked(self, link: Any) -> str | None:
+        if link is not None and not isinstance(link, str):
+            raise MappingError("the page link is not a URL", stage="map")
+        return link or None
+
+
+def _link(answer: Answer, rel: str) -> str | None:
+    """The `rel` URL of the answer's `Link` header, resolved against the request's URL."""
+    for value in answer.headers.getall("Link", []) if answer.headers is not None else []:
+        link = parse_link_header(value).get(rel)
+        if link is not None:
+            return str(answer.url.join(URL(link))) if answer.url is not None else link
+    return None
+
+
+def _back(key: str, here: Any, previous: Any, size: int) -> Callable[[int], Position]:
+    """Positions on a reversed page of `size` items: `k` of them, from the page's start,
+    are left to serve; past its end, the previous page whole."""
+    return lambda i: {key: previous} if i >= size else {key: here, "k": size - i}
 
 
 _LINK = re.compile(r'''<([^>]*)>((?:\s*;\s*[^;,=\s]+(?:\s*=\s*(?:"[^"]*"|[^;,\s]*))?)*)''')
