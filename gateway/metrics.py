@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import multiprocess
@@ -170,8 +171,8 @@ class Metrics:
         self._config_hash: str | None = None
         # Label children looked up once per label set (labels() hashes, locks and
         # validates on every call); the label sets are bounded, so are these.
-        self._request_children: dict[tuple[str, str, str, int], tuple] = {}
-        self._upstream_children: dict[tuple[str, str, str, str], tuple] = {}
+        self._request_children: dict[tuple[str, str, str, int], tuple[Any, ...]] = {}
+        self._upstream_children: dict[tuple[str, str, str, str], tuple[Any, ...]] = {}
 
     def request_answered(self, upstream: str, operation: str, method: str, status: int,
                          elapsed: float, upstream_calls: int | None) -> None:

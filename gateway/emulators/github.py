@@ -31,6 +31,7 @@ from yarl import URL
 from .common import (
     Clock,
     Handler,
+    Middleware,
     Reply,
     build_app,
     json_response,
@@ -249,7 +250,7 @@ class _Quota:
                 "X-RateLimit-Resource": "core"}
 
 
-def _gatekeeper(token: str, quota: _Quota):
+def _gatekeeper(token: str, quota: _Quota) -> Middleware:
     """Credentials, API version and the hourly quota, before any handler; rate headers on every answer."""
 
     @web.middleware

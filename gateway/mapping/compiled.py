@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jmespath
 import jmespath.exceptions
 from jmespath import functions as jmespath_functions
-from jmespath.visitor import TreeInterpreter, _equals, _is_actual_number, _is_comparable
+from jmespath.visitor import (  # type: ignore[attr-defined]  # private, absent from the stubs
+    TreeInterpreter, _equals, _is_actual_number, _is_comparable)
 
 __all__ = ["Compiled", "RequestOptions", "compile_ast", "field_path"]
 
@@ -73,7 +74,7 @@ def _functions(options: jmespath.Options | None) -> jmespath_functions.Functions
 
 
 def _interpreted(node: dict[str, Any]) -> Compiled:
-    return lambda value, options: _interpreter(options).visit(node, value)
+    return lambda value, options: _interpreter(options).visit(node, value)  # type: ignore[arg-type]
 
 
 def _path(keys: tuple[str, ...]) -> Compiled:
@@ -189,7 +190,7 @@ def _multi_select_dict(node: dict[str, Any]) -> Compiled:
         if value is None:
             return None
         make = (options.dict_cls if options is not None else None) or dict
-        out = make()
+        out: Any = make()
         for key, get in pairs:
             out[key] = get(value, options)
         return out
@@ -221,7 +222,7 @@ def _context_path(path: Any) -> Compiled | None:
     if not isinstance(path, str):
         return None
     try:
-        keys = field_path(jmespath.compile(path).parsed)
+        keys = field_path(cast(dict[str, Any], jmespath.compile(path).parsed))
     except jmespath.exceptions.JMESPathError:
         return None
     if keys is None:

@@ -11,7 +11,7 @@ import html
 import json
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jmespath
 import jmespath.exceptions
@@ -19,10 +19,13 @@ from jmespath import functions
 
 from ..errors import MappingError
 
+if TYPE_CHECKING:
+    from jmespath.functions import _Signature
+
 __all__ = ["MappingFunctions", "FUNCTION_DOCS", "CUSTOM_FUNCTIONS", "truthy"]
 
-_TEXT = {"types": ["string", "null"]}
-_STRING = {"types": ["string"]}
+_TEXT: _Signature = {"types": ["string", "null"]}
+_STRING: _Signature = {"types": ["string"]}
 
 FUNCTION_DOCS: dict[str, str] = {
     "ctx": "`ctx('steps.chat.contact.id')`: JMESPath over the call's context "

@@ -77,7 +77,7 @@ class RetryLayer:
             return None  # rate limited without saying for how long: let the client wait
         ceiling = min(settings.max_backoff_seconds,
                       settings.backoff_seconds * 2 ** (call.attempt - 1))
-        return self._random() * ceiling
+        return float(self._random() * ceiling)
 
 
 def retry_after_seconds(headers: Any, now: float) -> float | None:

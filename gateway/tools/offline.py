@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -60,7 +60,7 @@ class _Content:
     def __init__(self, body: bytes) -> None:
         self._body = body
 
-    async def iter_chunked(self, size: int):
+    async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
         for start in range(0, len(self._body), size):
             yield self._body[start:start + size]
 
@@ -104,11 +104,12 @@ class _Pending:
     def __init__(self, answer: Callable[[], Any]) -> None:
         self._answer = answer
 
-    def __await__(self):
-        return self._answer().__await__()
+    def __await__(self) -> Generator[Any, None, _BufferedResponse]:
+        return self._answer().__await__()  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> _BufferedResponse:
-        return await self._answer()
+        response: _BufferedResponse = await self._answer()
+        return response
 
     async def __aexit__(self, *exc: object) -> None:
         pass
@@ -119,7 +120,7 @@ def _raise_fault(fault: str, url: URL) -> None:
         raise asyncio.TimeoutError()
     if fault == "disconnect":
         raise aiohttp.ServerDisconnectedError()
-    key = aiohttp.client_reqrep.ConnectionKey(url.host or "", url.port or 0, False, None, None, None, None)
+    key = aiohttp.client_reqrep.ConnectionKey(url.host or "", url.port or 0, False, True, None, None, None)
     raise aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))
 
 

@@ -15,7 +15,7 @@ import yaml
 __all__ = ["register", "mapping_files"]
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("test-mappings", help="run the mapping fixtures offline",
                                  description=__doc__)
     parser.add_argument("--config", type=Path, default=None,
