@@ -15,7 +15,7 @@ from yarl import URL
 
 from ..canonical import BODY_SCHEMAS, OPERATIONS
 from ..errors import ConfigError
-from ..mapping.auth import build_auth
+from ..mapping.auth import Render, build_auth
 from ..mapping.expressions import Expression, ExpressionError, Template, TemplateTree
 from ..mapping.fields import ResourceMapper
 from ..mapping.variables import Scope, check_reads, ctx_reads, template_reads
@@ -81,7 +81,7 @@ def compile_upstream(name: str, settings: dict[str, Any], mapping: Source,
     )
 
 
-def _auth_renderer(mapping: Source, context: dict[str, Any]):
+def _auth_renderer(mapping: Source, context: dict[str, Any]) -> Render:
     scope = Scope("auth (rendered once at load from the upstream's credentials and vars)",
                   {k: frozenset(v) for k, v in context.items()})
 
@@ -198,7 +198,8 @@ class _Compiler:
         if "request" in spec:
             request = self.request((*where, "request"), spec["request"], fmt, _scope(name, self.var_names, []))
             return (StepSpec(None, request),), []
-        steps, names = [], []
+        steps: list[StepSpec] = []
+        names: list[str] = []
         for index, step in enumerate(spec["steps"]):
             path = (*where, "steps", index)
             request = self.request((*path, "request"), step["request"], fmt,

@@ -41,7 +41,7 @@ class Problems:
 
     def raise_any(self) -> None:
         if self.errors:
-            order = {}
+            order: dict[str | None, int] = {}
             for error in self.errors:
                 order.setdefault(error.file, len(order))
             raise ConfigErrors(sorted(self.errors, key=lambda e: (

@@ -30,8 +30,6 @@ _NINETEEN_DIGITS = b"0" * 19
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XSI_PREFIX = f"{{{_XSI}}}"
 _NIL = f"{{{_XSI}}}nil"
-_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False,
-                       huge_tree=False, remove_comments=True, remove_pis=True)
 
 
 def decode_json(body: bytes, lists: Collection[str] = ()) -> Any:
@@ -50,7 +48,8 @@ def decode_json(body: bytes, lists: Collection[str] = ()) -> Any:
 
 
 def decode_xml(body: bytes, lists: Collection[str] = ()) -> Any:
-    parser = etree.XMLParser(**_PARSER_OPTIONS)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             huge_tree=False, remove_comments=True, remove_pis=True)
     try:
         root = etree.fromstring(body, parser=parser)
     except etree.XMLSyntaxError as exc:
@@ -79,18 +78,19 @@ class _XmlReader:
         out: dict[str, Any] = {}
         names, local, lists = self._names, self._local, self._lists
         if attributes:
-            for key, value in attributes:
-                if key == _NIL and value == "true":
+            for key, attribute in attributes:
+                if key == _NIL and attribute == "true":
                     return None
-            for key, value in attributes:
+            for key, attribute in attributes:
                 if not key.startswith(_XSI_PREFIX):
-                    out["@" + (names.get(key) or local(key))] = value
+                    out["@" + (names.get(key) or local(key))] = attribute
         for child in elem:
             tag = child.tag
             if type(tag) is not str:  # an entity reference left unresolved
                 continue
             name = names.get(tag) or local(tag)
             child_attributes = child.items()
+            value: Any
             if child_attributes or len(child):
                 value = self.read(child, child_attributes)
             else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import jmespath
 import jmespath.exceptions
@@ -44,11 +44,11 @@ class Expression:
             self._parsed = jmespath.compile(source)
         except jmespath.exceptions.JMESPathError as exc:
             raise ExpressionError(f"invalid JMESPath {source!r}: {exc}") from exc
-        self._compiled = compile_ast(self._parsed.parsed)  # closures, not a tree walk
+        self._compiled = compile_ast(self.ast)  # closures, not a tree walk
 
     @property
     def ast(self) -> dict[str, Any]:
-        return self._parsed.parsed
+        return cast(dict[str, Any], self._parsed.parsed)  # the stubs' _TreeNode is this
 
     def search(self, data: Any, options: jmespath.Options | None = None) -> Any:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import jmespath
 import jmespath.exceptions
@@ -105,7 +105,7 @@ def ctx_reads(parsed: dict[str, Any]) -> Iterator[Path | str]:
         except jmespath.exceptions.JMESPathError as exc:
             yield f"ctx({args[0]['value']!r}) is not a valid path: {exc}"
             continue
-        chain = _chain(inner)
+        chain = _chain(cast(dict[str, Any], inner))
         yield chain if chain is not None else f"ctx({args[0]['value']!r}) must start with a " \
                                               "context key, like ctx('steps.chat.id')"
 

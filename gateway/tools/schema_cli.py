@@ -11,7 +11,7 @@ from pathlib import Path
 __all__ = ["register"]
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schema = commands.add_parser("schema", help="print the JSON Schema of routes.yaml or of "
                                                 "a mapping file", description=__doc__)
     schema.add_argument("kind", choices=["routes", "mapping"], nargs="?", default="mapping",
