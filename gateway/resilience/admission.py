@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from ..config.model import Consumer, GatewayConfig
 from ..errors import Overloaded, RateLimited, RequestTimeout, Unauthorized
@@ -57,9 +58,10 @@ class InFlight:
 
 def admission_middleware(parts: Callable[[web.Request], tuple[GatewayConfig, InFlight, Limiter,
                                                                Metrics]],
-                         authenticate: Callable[[web.Request, GatewayConfig], Consumer]):
+                         authenticate: Callable[[web.Request, GatewayConfig], Consumer]
+                         ) -> Middleware:
     @web.middleware
-    async def middleware(request: web.Request, handler):
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/v1/"):
             return await handler(request)
         config, in_flight, limiter, metrics = parts(request)

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from ..canonical import OPERATIONS
 from ..errors import IdempotencyConflict, IdempotencyMismatch, InvalidRequest, Unauthorized
@@ -125,14 +126,14 @@ def keep(status: int, budget: Budget | None) -> bool:
 def idempotency_middleware(consumer_of: Callable[[web.Request], str],
                            store_of: Callable[[web.Request], KeyStore],
                            settings_of: Callable[[web.Request], tuple[float, float]],
-                           budget_key: web.RequestKey, new_token: Callable[[], str],
+                           budget_key: web.RequestKey[Budget], new_token: Callable[[], str],
                            count: Callable[[web.Request, str], None],
-                           body_seconds: Callable[[web.Request], float]):
+                           body_seconds: Callable[[web.Request], float]) -> Middleware:
     """The middleware; `handler` inside it must answer problems as responses.
     `settings_of(request)` is (ttl, lock) seconds."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler):
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         raw = request.headers.get(HEADER)
         route = request.match_info.route.name
         if raw is None or request.method not in ("POST", "PATCH") or route not in OPERATIONS:
@@ -167,7 +168,8 @@ def idempotency_middleware(consumer_of: Callable[[web.Request], str],
     return middleware
 
 
-def _answer_held(request: web.Request, held: Record, mine: Record, count) -> web.Response:
+def _answer_held(request: web.Request, held: Record, mine: Record,
+                 count: Callable[[web.Request, str], None]) -> web.Response:
     if held.fingerprint != mine.fingerprint:
         count(request, "mismatch")
         raise IdempotencyMismatch(f"this {HEADER} was used for a different request; "

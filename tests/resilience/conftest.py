@@ -19,8 +19,10 @@ def routes_file(tmp_path: Path, **sections) -> Path:
     for name, value in sections.items():
         block = re.compile(rf"^{name}:.*?(?=^\S)", re.S | re.M)
         rendered = yaml.safe_dump({name: value}, sort_keys=False)
-        text = block.sub(lambda _: rendered, text, count=1) if block.search(text) \
-            else rendered + text
+        if block.search(text):  # a function, so backslashes in the YAML stay literal
+            text = block.sub(lambda _, whole=rendered: whole, text, count=1)
+        else:
+            text = rendered + text
     path = tmp_path / "routes.yaml"
     path.write_text(text)
     return path
