@@ -9,6 +9,7 @@ the context as `steps.<name>` for later templates.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
@@ -104,8 +105,9 @@ class _Pages:
         self._context, self._options = context, options
 
     async def fetch(self, extra: Extra | None = None, url: str | None = None) -> Answer:
-        return await _send(self._client, self._call, self._request, self._context,
-                           self._options, extra=extra, link=url, with_headers=True)
+        answer: Answer = await _send(self._client, self._call, self._request, self._context,
+                                     self._options, extra=extra, link=url, with_headers=True)
+        return answer
 
     def search(self, expression: Expression, body: Any) -> Any:
         return expression.search(body, self._options)
@@ -156,7 +158,8 @@ async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
     return ListResult([item.resolve() for item in result.items], result.next_position)  # type: ignore[attr-defined]
 
 
-def _predicates(call: Call, after: str | None):
+def _predicates(call: Call, after: str | None
+                ) -> tuple[Callable[[dict[str, Any]], bool], Callable[[dict[str, Any]], bool]]:
     gateway_filters = {name: call.query[name] for name, mode in call.operation.filters.items()
                        if mode == "gateway" and call.query.get(name) is not None}
 
@@ -179,7 +182,7 @@ def _matches_text(item: dict[str, Any], text: str) -> bool:
     return any(isinstance(n, str) and needle in n.casefold() for n in names)
 
 
-_FILTERS = {
+_FILTERS: dict[str, Callable[[dict[str, Any], Any], bool]] = {
     "q": _matches_text,
     "state": lambda item, value: item.get("state") == value,
     "unread": lambda item, value: ((item.get("unread_count") or 0) > 0) == value,

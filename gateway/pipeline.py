@@ -228,7 +228,7 @@ async def _body(request: web.Request, operation: str) -> dict[str, Any]:
         raise PayloadTooLarge(f"the body is over {request.app[STATE].config.limits.max_body_bytes}"
                               " bytes") from None
     try:
-        body = json.loads(raw)
+        body: dict[str, Any] = json.loads(raw)
         errors = sorted(_BODY_VALIDATORS[operation].iter_errors(body),
                         key=lambda e: list(e.absolute_path))
     except RecursionError:

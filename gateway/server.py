@@ -19,10 +19,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from .canonical import OPERATIONS
+from .config.model import GatewayConfig
 from .errors import (ClientClosedRequest, InternalError, MappingError, NotFound, Problem,
                      UpstreamUnavailable)
 from .logs import ACCESS
@@ -31,7 +33,8 @@ from .problem_docs import ProblemDocs, problem_docs_path, read_problem_docs
 from .pipeline import authenticate, dumps, handle
 from .state import (BUDGET, CONSUMER, FAILURE, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTREAM_CALLS, GatewayState,
                     load_state)
-from .resilience.admission import admission_middleware
+from .resilience.admission import InFlight, admission_middleware
+from .resilience.ratelimit import Limiter
 from .resilience.idempotency import idempotency_middleware
 from .resilience.redis_stores import RedisKeyStore, RedisLimiter
 from .upstream import UpstreamClient, count_sends
@@ -41,6 +44,7 @@ __all__ = ["create_app"]
 log = logging.getLogger("chat_gateway")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _PROBLEM = "application/problem+json"
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(config_path: str | Path, env: Mapping[str, str], *,
@@ -73,7 +77,7 @@ def create_app(config_path: str | Path, env: Mapping[str, str], *,
     return app
 
 
-def _client_context(session: aiohttp.ClientSession | None):
+def _client_context(session: aiohttp.ClientSession | None) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         state = app[STATE]
         own = session is None
@@ -91,7 +95,7 @@ def _client_context(session: aiohttp.ClientSession | None):
     return context
 
 
-def _watch_context(interval: float):
+def _watch_context(interval: float) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.get_running_loop().create_task(app[STATE].watch(interval))
         yield
@@ -117,7 +121,8 @@ async def _stores_context(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
-def _admission_parts(request: web.Request):
+def _admission_parts(request: web.Request
+                     ) -> tuple[GatewayConfig, InFlight, Limiter, Metrics]:
     state = request.app[STATE]
     return state.config, state.in_flight, state.limiter, state.metrics
 
@@ -152,7 +157,7 @@ async def _drain(app: web.Application) -> None:
 
 
 @web.middleware
-async def request_id_middleware(request: web.Request, handler):
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
     request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     response = await handler(request)
@@ -161,7 +166,7 @@ async def request_id_middleware(request: web.Request, handler):
 
 
 @web.middleware
-async def observe_middleware(request: web.Request, handler):
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     canonical = request.path.startswith("/v1/")
     if not canonical:
         return await handler(request)
@@ -207,7 +212,7 @@ def _observe(request: web.Request, state: GatewayState, status: int, elapsed: fl
 
 
 @web.middleware
-async def problem_middleware(request: web.Request, handler):
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except Problem as problem:

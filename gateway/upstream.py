@@ -21,7 +21,7 @@ import math
 import random as _random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -46,15 +46,18 @@ DEFAULT_RETRY_AFTER = 60  # seconds, when an upstream rate-limits without saying
 
 log = logging.getLogger("chat_gateway.upstream")
 # How many times aiohttp sent the current attempt's request (see `count_sends`).
-_RESENDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("resends", default=[0])
+_RESENDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("resends")
 
 
 async def count_sends(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
     """aiohttp client middleware: counts each send of a request. aiohttp re-sends an
     idempotent request once, silently, when a reused keep-alive connection turns out
     closed (RFC 9112 9.3.1); the middleware runs for each send, so the attempt sees 2."""
-    _RESENDS.get()[0] += 1
-    return await handler(request)
+    sends = _RESENDS.get(None)
+    if sends is not None:  # None: a request sent outside an attempt (no one counts it)
+        sends[0] += 1
+    response: aiohttp.ClientResponse = await handler(request)
+    return response
 
 
 @dataclass
@@ -64,7 +67,6 @@ class OutboundRequest:
     headers: dict[str, str]
     data: bytes | None = None
     format: str = "json"
-    extra: dict[str, Any] = field(default_factory=dict)
     options: Any = None  # jmespath.Options carrying the call's ctx() for failure/error rules
     idempotent: bool = False  # declared by the mapping: may be retried even as POST/PATCH
     reads_answer: bool = True  # False: an empty 2xx body is a success (a 204 operation)

@@ -36,7 +36,7 @@ def collect():
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     yield handler
-    for logger, (level, propagate) in zip(loggers, saved, strict=True):
+    for logger, (level, _propagate) in zip(loggers, saved, strict=True):
         logger.removeHandler(handler)
         logger.setLevel(level)
 

@@ -40,7 +40,7 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
     digest = hashlib.sha256(source.text.encode())
     upstreams: dict[str, UpstreamSpec] = {}
     secrets: list[str] = []
-    declared = data.get("upstreams") if isinstance(data.get("upstreams"), dict) else {}
+    declared: dict[str, Any] = data["upstreams"] if isinstance(data.get("upstreams"), dict) else {}
     for name, settings in declared.items():
         if under(bad, ("upstreams", name)):
             continue
@@ -60,7 +60,6 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
         listen = data.get("listen", {})
         resilience = data.get("resilience", {}) if not under(bad, ("resilience",)) else {}
         config = GatewayConfig(
-            source_file=str(path),
             sha256=digest.hexdigest(),
             host=listen.get("host", "127.0.0.1"),
             port=int(listen.get("port", 8080)),
@@ -98,7 +97,7 @@ def _cursor(spec: dict[str, Any], source: Source) -> CursorSettings:
 
 
 def _rate_limit(spec: dict[str, Any] | str | None) -> RateLimit | None:
-    if spec is None or spec == "none":
+    if spec is None or isinstance(spec, str):  # "none": the schema allows no other string
         return None
     rate = float(spec["requests_per_second"])
     return RateLimit(rate, int(spec.get("burst", max(1, round(rate)))))

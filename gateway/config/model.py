@@ -164,7 +164,6 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    source_file: str
     sha256: str
     host: str
     port: int

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol, get_args
 
-from aiohttp import web
+from aiohttp import typedefs, web
 from lxml import etree
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+Middleware = typedefs.Middleware
 Clock = Callable[[], datetime]
 FaultKind = Literal["delay", "status", "malformed", "drop"]
 
@@ -221,7 +221,9 @@ def build_app(
     store: ChatStore, routes: Iterable[web.AbstractRouteDef], *, guards: Sequence[Middleware] = ()
 ) -> web.Application:
     """An emulator app with fresh recording and fault state around ``store``."""
-    app = web.Application(middlewares=[record_requests, inject_faults, answer_replies, *guards])
+    middlewares: list[Middleware] = [record_requests, inject_faults, answer_replies]
+    middlewares.extend(guards)
+    app = web.Application(middlewares=middlewares)
     app[STORE] = store
     app[RECORDED] = []
     app[FAULTS] = FaultInjector()

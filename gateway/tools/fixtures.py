@@ -175,7 +175,8 @@ def _routes_document(fixture: FixtureFile) -> str:
 
 async def _run_case(fixture: FixtureFile, gateway: InProcessGateway, session: ScriptedSession,
                     case: dict[str, Any]) -> CaseResult:
-    expected, actual = [], []
+    expected: list[Any] = []
+    actual: list[Any] = []
     first = case["call"]
     cursor = None
     for index, step in enumerate([case, *case.get("then", ())]):

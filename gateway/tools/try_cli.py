@@ -35,7 +35,7 @@ _SENSITIVE = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
 _SHOWN = 2000  # characters of a body printed
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("try", help="one canonical call: the upstream request built and the result",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("route", help="a route of routes.yaml, e.g. slack")
