@@ -45,4 +45,5 @@ PAGINATORS: dict[str, Any] = {cls.TYPE: cls for cls in (
 
 
 def build_paginator(spec: dict[str, Any]) -> Paginator:
-    return PAGINATORS[spec["type"]](spec)
+    paginator: Paginator = PAGINATORS[spec["type"]](spec)
+    return paginator

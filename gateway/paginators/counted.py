@@ -34,9 +34,9 @@ class NoPaging:
     page_size = None
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        order = spec.get("order")
-        self._keys = [(k["field"], k.get("as", "string")) for k in order["by"]] if order else []
-        self._reverse = bool(order) and order.get("direction", "asc") == "desc"
+        order: dict[str, Any] = spec.get("order") or {}
+        self._keys = [(k["field"], k.get("as", "string")) for k in order.get("by", ())]
+        self._reverse = order.get("direction", "asc") == "desc"
 
     async def pages(self, source: PageSource, position: Position | None,
                     remaining: Callable[[], int]) -> AsyncIterator[Page]:
@@ -99,7 +99,7 @@ class PageNumberPaging:
                     number + self._first < int(float(total))
             else:
                 has_next = len(items) >= self.page_size
-            yield Page(items, start, lambda i, base=base: {"o": base + i}, has_next)
+            yield Page(items, start, _offset_at(base), has_next)
             number, start = number + 1, 0
 
 
@@ -134,5 +134,10 @@ class OffsetPaging:
                                                 (self._limit, size)))).body
             items = source.items(body)
             base = offset - back
-            yield Page(items, back, lambda i, base=base: {"o": base + i}, len(items) >= size)
+            yield Page(items, back, _offset_at(base), len(items) >= size)
             offset, back, window = base + len(items), 0, 0
+
+
+def _offset_at(base: int) -> Callable[[int], Position]:
+    """The `resume` of a page whose first item is the upstream's item number `base`."""
+    return lambda i: {"o": base + i}
