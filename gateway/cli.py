@@ -177,8 +177,13 @@ async def _run(path: Path, env: Mapping[str, str], host: str, port: int, *,
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        received.append(sig)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
+        loop.add_signal_handler(sig, on_signal, sig)
     loop.add_signal_handler(signal.SIGHUP, app[STATE].request_reload)  # compiled off-loop
     print(banner or f"chat-gateway listening on http://{host}:{port}", flush=True)
     log = logging.getLogger("chat_gateway.process")
