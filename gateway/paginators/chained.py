@@ -106,7 +106,7 @@ class NextUrlPaging(_LinkedPaging):
 
 
 class LinkHeaderPaging(_LinkedPaging):
-    """RFC 8288: the answer's `Link` header has the `rel="next"` URL (GitHub, Zendesk);
+    """RFC 8288: the answer's `Link` header has the `rel="next"` URL;
     relative links resolve against the request's URL; same origin rules as next_url.
     With `reverse: true` the list is served from its end: the first page is read for its
     `rel="last"` link (no `last` and no `next`: it is the only page), then pages are

@@ -20,7 +20,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                                  description=__doc__)
     parser.add_argument("--config", type=Path, default=None,
                         help="routes.yaml whose mapping folders hold fixtures/ (default: ./routes.yaml)")
-    parser.add_argument("names", nargs="*", help="fixture files to run (their names, e.g. slack)")
+    parser.add_argument("names", nargs="*", help="fixture files to run, by name (mappings/fixtures/NAME.yaml)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print failures and the total only")
     parser.set_defaults(run=run)
 

@@ -1,8 +1,8 @@
 """`chat-gateway try ROUTE OPERATION`: one canonical call through the real gateway,
 showing the upstream request(s) it builds and the canonical result.
 
-    chat-gateway try slack list_messages --chat-id C0GENERAL --query limit=3 --answer page.json
-    chat-gateway try slack send_message --chat-id C0GENERAL --body '{"text": "hi"}' --trace
+    chat-gateway try ROUTE list_messages --chat-id CHAT --query limit=3 --answer page.json
+    chat-gateway try ROUTE send_message --chat-id CHAT --body '{"text": "hi"}' --trace
 
 With `--answer FILE` (once per upstream call, in order) nothing leaves the machine: each
 file is the upstream's answer — a `.yaml`/`.yml` file holds `{status, headers, body}`
@@ -38,7 +38,7 @@ _SHOWN = 2000  # characters of a body printed
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("try", help="one canonical call: the upstream request built and the result",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("route", help="a route of routes.yaml, e.g. slack")
+    parser.add_argument("route", help="a route name from routes.yaml")
     parser.add_argument("operation", help="a canonical operation, e.g. list_messages")
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--demo-env", action="store_true",
