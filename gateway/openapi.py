@@ -30,7 +30,8 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Bad canonical input: unknown field, wrong type, bad limit or cursor"),
     401: ("Unauthorized", "No or unknown API key"),
     403: ("Forbidden", "The API key may not use this upstream"),
-    404: ("NotFound", "Unknown upstream, chat or message"),
+    404: ("NotFound", "Unknown upstream, chat, message or operator, including an id this "
+                      "upstream cannot have (`field` names it)"),
     413: ("PayloadTooLarge", "Request body too large"),
     429: ("TooManyRequests", "Rate limited by the gateway or the upstream; see Retry-After"),
     501: ("NotImplemented", "The upstream does not support this operation"),
@@ -292,7 +293,8 @@ def _problem_schema() -> Json:
         "request_id": {"type": "string"},
         "upstream": {"type": "string"},
         "operation": {"type": "string"},
-        "field": {"type": "string", "description": "The offending input field (400)"},
+        "field": {"type": "string", "description": "The offending input field (400; 404 for an id "
+                                                     "this upstream cannot have)"},
         "errors": {"type": "array", "items": _object({"field": {"type": ["string", "null"]},
                                                        "message": {"type": "string"}})},
     }
@@ -313,8 +315,10 @@ def _param(name: str, where: str, schema: Json) -> Json:
 
 
 def _parameters(routes: list[str]) -> Json:
-    params = {name: _param(name, "path", {"type": "string"})
-              for name in ("upstream", "chat_id", "message_id")}
+    params = {"upstream": _param("upstream", "path", {"type": "string"})}
+    for name in ("chat_id", "message_id"):  # one schema for every upstream: an id this
+        # upstream cannot have is a 404 naming the field, as an unknown id is
+        params[name] = _param(name, "path", copy.deepcopy(canonical.ID_SCHEMA))
     if routes:
         params["upstream"]["schema"]["enum"] = routes
     for name, schema in canonical.LIST_QUERY.items():

@@ -18,7 +18,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from .canonical import (BODY_SCHEMAS, DEFAULT_LIMIT, LIST_QUERY, MAX_ID, OPERATIONS, SAFE_TEXT,
-                        Operation)
+                        UNICODE_TEXT, Operation)
 from .config.model import Consumer, GatewayConfig, OperationSpec, Route
 from .cursors import Binding
 from .errors import (Forbidden, InvalidCursor, InvalidRequest, NotFound,
@@ -31,8 +31,21 @@ from .state import (BUDGET, CONSUMER, OPERATION, REQUEST_ID, ROUTE, STATE, UPSTR
 
 __all__ = ["handle", "dumps"]
 
-_BODY_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in BODY_SCHEMAS.items()}
-_SAFE_TEXT = re.compile(SAFE_TEXT)
+
+
+def _unicode_only(schema: Any) -> Any:
+    """The document's schema, checking UNICODE_TEXT where it states SAFE_TEXT."""
+    if isinstance(schema, dict):
+        return {k: UNICODE_TEXT if k == "pattern" and v == SAFE_TEXT else _unicode_only(v)
+                for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_unicode_only(item) for item in schema]
+    return schema
+
+
+_BODY_VALIDATORS = {name: Draft202012Validator(_unicode_only(schema))
+                    for name, schema in BODY_SCHEMAS.items()}
+_SAFE_TEXT = re.compile(UNICODE_TEXT)
 _ID_PARAMS = ("after", "assignee")  # query parameters that are ids, checked like path ids
 
 
@@ -155,17 +168,21 @@ def _path_id(route: Route, name: str, value: str) -> str:
 
 
 def _check_id(route: Route, name: str, value: str) -> None:
-    """An id that is too long, unsafe text, a path's `.`/`..`, or one the upstream cannot
-    have (its mapping's `params` pattern) is bad input, refused before any upstream call."""
+    """An id that is too long or unsafe text is bad input (400: the document states both).
+    An id this upstream cannot have — a path's `.`/`..`, or one its mapping's `params`
+    pattern refuses — names no chat, message or operator there: 404 naming the field,
+    like any unknown id, so every id the document allows is accepted as an id. Both are
+    refused before any upstream call."""
     if len(value) > MAX_ID:
         raise InvalidRequest(f"{name} is longer than {MAX_ID} characters", field=name)
     _check_text(name, value)
     if is_dot_segment(value):
-        raise InvalidRequest(f"{name} may not be {value!r}: ids cannot be . or ..", field=name)
+        raise NotFound(f"no {name} {value!r} at upstream {route.name!r}: ids cannot be . or ..",
+                       field=name)
     pattern = route.upstream.params.get(name)
     if pattern is not None and not pattern.fullmatch(value):
-        raise InvalidRequest(f"{name} {value!r} is not a valid id for upstream "
-                             f"{route.name!r}", field=name)
+        raise NotFound(f"no {name} {value!r} at upstream {route.name!r}: not an id it can "
+                       "have", field=name)
 
 
 def _check_text(name: str, value: str) -> None:

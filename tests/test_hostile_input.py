@@ -19,11 +19,12 @@ def calls(emulators) -> int:
     return sum(len(recorded(emulators, name)) for name in emulators.apps)
 
 
-async def refused(response, field: str) -> dict:
-    assert response.status == 400, await response.text()
+async def refused(response, field: str, status: int = 400) -> dict:
+    assert response.status == status, await response.text()
     assert response.content_type == "application/problem+json"
     body = await response.json()
-    assert body["type"] == "/problems/invalid-request" and body["field"] == field, body
+    kind = "/problems/invalid-request" if status == 400 else "/problems/not-found"
+    assert body["type"] == kind and body["field"] == field, body
     return body
 
 
@@ -97,24 +98,24 @@ DOTS = [".", "..", "%2e", "%2E%2e", "%252e%252E", ".%2e", "%2e.", "a%2F..", "..%
     ("/v1/hapihub/chats/{}/messages", "chat_id"),
     ("/v1/hapihub/chats/room-001/messages/{}", "message_id"),
 ], ids=["get_chat", "list_messages", "get_message"])
-async def test_client_ids_that_are_dot_segments_are_400(gateway, emulators, segment, template,
+async def test_client_ids_that_are_dot_segments_are_404(gateway, emulators, segment, template,
                                                         field):
     # hapihub's mapping has no `params` pattern: any id but these reaches its paths.
     # `.`/`..` are sent as %2E: sent literally, the client's URL library resolves them.
     sent = segment.replace(".", "%2E") if segment in (".", "..") else segment
     body = await refused(await gateway.get(URL(template.format(sent), encoded=True),
-                                           headers=AUTH), field)
+                                           headers=AUTH), field, 404)
     assert "cannot be . or .." in body["detail"]
     assert calls(emulators) == 0
 
 
 @pytest.mark.parametrize("operator", ["..", "%2e%2E"])
-async def test_an_operator_id_that_is_a_dot_segment_is_400(gateway, emulators, operator):
+async def test_an_operator_id_that_is_a_dot_segment_is_404(gateway, emulators, operator):
     # smartsender templates operator_id into its path; the dot check comes before its
     # mapping's pattern, so it holds for a mapping that has none
     response = await gateway.post("/v1/smartsender/chats/7001/assign",
                                   json={"operator_id": operator}, headers=AUTH)
-    body = await refused(response, "operator_id")
+    body = await refused(response, "operator_id", 404)  # no such operator there
     assert "cannot be . or .." in body["detail"]
     assert calls(emulators) == 0
 

@@ -392,9 +392,9 @@ def behaviours(forged: Callable[[random.Random], str]) -> list[Behaviour]:
     ] + [
         Behaviour("forged-cursor", 400, lambda r: (
             get, f"/v1/storeden/chats/49077/messages?cursor={forged(r)}", AUTH, None)),
-        Behaviour("invalid-chat-id-get", 400, lambda r: (
+        Behaviour("invalid-chat-id-get", 404, lambda r: (
             get, f"/v1/smartsender/chats/x{_word(r)}", AUTH, None)),
-        Behaviour("invalid-chat-id-list", 400, lambda r: (
+        Behaviour("invalid-chat-id-list", 404, lambda r: (
             get, f"/v1/superoffice/chats/x{_word(r)}/messages", AUTH, None)),
         Behaviour("limit-out-of-range", 400, lambda r: (
             get, f"/v1/hapihub/chats?limit={r.randrange(101, 10**6)}", AUTH, None)),

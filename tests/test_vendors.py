@@ -229,9 +229,10 @@ async def test_storeden_send_is_a_form(gateway, emulators):
     assert store(emulators, "storeden").message_ids_newest_first("49077")[0] == data["id"]
 
 
-async def test_storeden_non_numeric_chat_is_400_without_upstream_call(gateway, emulators):
+async def test_storeden_non_numeric_chat_is_404_without_upstream_call(gateway, emulators):
+    # an id storeden cannot have names no chat there: 404 naming the field, no call
     status, data, sent = await call(gateway, emulators, "storeden", "GET", "/chats/abc/messages")
-    assert status == 400 and data["field"] == "chat_id" and sent == []
+    assert status == 404 and data["field"] == "chat_id" and sent == []
 
 
 # -- SuperOffice: XML both ways, native after, TransferTo ----------------------------

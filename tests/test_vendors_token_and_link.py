@@ -197,7 +197,7 @@ async def test_github_send_close_assign(gateway, emulators):
     ("GET", "/chats/999", 404),
     ("GET", "/chats/3/messages/1500000077", 404),   # a comment of issue 2
     ("GET", "/chats/3/messages?after=1500000077", 404),  # a comment of issue 2
-    ("GET", "/chats/1/messages?after=abc", 400),     # not a comment id
+    ("GET", "/chats/1/messages?after=abc", 404),     # not an id github can have
     ("POST", "/chats/1/read", 501),
 ], ids=["deleted", "missing", "other-issue-comment", "after-other-issue", "after-not-an-id",
         "read-unsupported"])
