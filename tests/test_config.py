@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from gateway.config.loader import load_config
 from gateway.errors import ConfigError
-from tests.conftest import AUTH, ROOT, ROUTES
+from tests.conftest import AUTH, ROOT, ROUTES, edit
 
 DEMO_ENV = {
     "GATEWAY_API_KEYS": "k" * 12, "GATEWAY_CURSOR_SECRET": "s" * 20,
@@ -26,19 +25,6 @@ DEMO_ENV = {
     "GITHUB_BASE_URL": "http://127.0.0.1:1", "GITHUB_TOKEN": "t" * 8, "GITHUB_OWNER": "o",
     "GITHUB_REPO": "r",
 }
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(ROUTES, tmp_path / "routes.yaml")
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    return tmp_path
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def line_of(path: Path, needle: str) -> int:
