@@ -17,11 +17,9 @@ from gateway.config.loader import load_config
 from gateway.errors import ConfigError
 from gateway.logs import JsonFormatter
 from gateway.server import create_app
-from tests.conftest import ROOT, ROUTES
-from tests import test_config
-from tests.test_config import DEMO_ENV, edit, line_of
+from tests.conftest import ROOT, ROUTES, edit
+from tests.test_config import DEMO_ENV, line_of
 
-config_dir = test_config.config_dir  # the fixture: a copy of routes.yaml and mappings/
 ENV_EXAMPLE = ROOT / ".env.example"
 COMMON = {"GATEWAY_API_KEYS": "k" * 12, "GATEWAY_CURSOR_SECRET": "s" * 20}
 STOREDEN = {k: v for k, v in DEMO_ENV.items() if k.startswith("STOREDEN_")}
