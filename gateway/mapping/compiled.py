@@ -140,6 +140,10 @@ def _index(node: dict[str, Any]) -> Compiled:
 def _comparator(node: dict[str, Any]) -> Compiled:
     left, right = (compile_ast(child) for child in node["children"])
     op = node["value"]
+    if op in ("eq", "ne"):
+        plain = _against_text(node)
+        if plain is not None:
+            return plain
     if op == "eq":
         return lambda value, options: _equals(left(value, options), right(value, options))
     if op == "ne":
@@ -152,6 +156,20 @@ def _comparator(node: dict[str, Any]) -> Compiled:
             return None
         return compare(a, b)
     return ordering
+
+
+def _against_text(node: dict[str, Any]) -> Compiled | None:
+    """`x == 'text'` (or null): JMESPath's number-versus-boolean rule cannot apply, so
+    Python's `==` is its equality."""
+    first, second = node["children"]
+    if second["type"] != "literal":
+        first, second = second, first
+    if second["type"] != "literal" or not isinstance(second["value"], (str, type(None))):
+        return None
+    other, constant = compile_ast(first), second["value"]
+    if node["value"] == "eq":
+        return lambda value, options: other(value, options) == constant
+    return lambda value, options: not other(value, options) == constant
 
 
 def _and(node: dict[str, Any]) -> Compiled:

@@ -18,7 +18,7 @@ import jmespath
 import jmespath.exceptions
 
 from ..errors import MappingError
-from .compiled import RequestOptions, compile_ast
+from .compiled import Compiled, RequestOptions, compile_ast
 from .functions import MappingFunctions
 
 __all__ = ["Expression", "Template", "TemplateTree", "ExpressionError", "options_for", "text_of"]
@@ -50,11 +50,19 @@ class Expression:
     def ast(self) -> dict[str, Any]:
         return cast(dict[str, Any], self._parsed.parsed)  # the stubs' _TreeNode is this
 
+    @property
+    def compiled(self) -> Compiled:
+        """The closure `search` calls (JMESPath's own errors not yet turned into `failure`)."""
+        return self._compiled
+
     def search(self, data: Any, options: jmespath.Options | None = None) -> Any:
         try:
             return self._compiled(data, options)
         except jmespath.exceptions.JMESPathError as exc:
-            raise MappingError(f"expression {self.source!r} failed: {exc}", stage="map") from exc
+            raise self.failure(exc) from exc
+
+    def failure(self, exc: jmespath.exceptions.JMESPathError) -> MappingError:
+        return MappingError(f"expression {self.source!r} failed: {exc}", stage="map")
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"

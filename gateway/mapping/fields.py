@@ -30,138 +30,96 @@ from typing import Any
 import jmespath
 
 from ..canonical import RESOURCE_FIELDS
-from ..errors import ConfigError, ConfigErrors, MappingError
+from ..errors import ConfigError, ConfigErrors
+from .codegen import generate
 from .expressions import Expression, ExpressionError, text_of
-from .functions import truthy
-from .values import CONVERTERS, ConversionError
+from .nodes import Leaf, ObjectField, interpret
+from .values import CONVERTERS
 
-__all__ = ["ResourceMapper"]
+__all__ = ["ResourceMapper", "FieldReader"]
 
 _LEAF_KEYS = {"from", "const", "as", "map", "default", "format"}
 _KIND_CONVERTER = {"string": "string", "integer": "integer", "boolean": "boolean",
                    "datetime": "datetime", "direction": "string", "media[]": "list"}
-_DIRECTIONS = {None, "inbound", "outbound"}
 
 ErrorAt = Callable[[tuple[Any, ...], str], Exception]
+FieldReader = Callable[[Any, "jmespath.Options | None", tzinfo], Any]
 
 
-class _Leaf:
-    __slots__ = ("name", "kind", "expr", "const", "convert", "fmt", "table", "default", "path")
-
-    def __init__(self, name: str, kind: str, spec: Any, error_at: ErrorAt,
-                 path: tuple[Any, ...]) -> None:
-        self.name, self.kind, self.path = name, kind.rstrip("?"), path
-        self.expr: Expression | None = None
-        self.const: Any = None
-        self.table: dict[str, Any] | None = None
-        self.fmt: str | None = None
-        self.default: Any = None
-        converter = _KIND_CONVERTER[self.kind]
-        if isinstance(spec, dict):
-            unknown = set(spec) - _LEAF_KEYS
-            if unknown:
-                raise error_at(path, f"unknown key(s) {sorted(unknown)} in field spec")
-            if "from" in spec and "const" in spec:
-                raise error_at(path, "a field takes `from` or `const`, not both")
-            self.const = spec.get("const")
-            source = spec.get("from")
-            converter = spec.get("as", converter)
-            self.fmt = spec.get("format")
-            self.default = spec.get("default")
-            if "map" in spec:
-                if not isinstance(spec["map"], dict):
-                    raise error_at((*path, "map"), "map must be an object")
-                self.table = {text_of(k): v for k, v in spec["map"].items()}
-        elif isinstance(spec, str):
-            source = spec
-        else:
-            source, self.const = None, spec
-        if source is not None:
-            try:
-                self.expr = Expression(source)
-            except ExpressionError as exc:
-                raise error_at(path, str(exc)) from None
-        if converter not in CONVERTERS:
-            raise error_at(path, f"unknown conversion `as: {converter}`; "
-                                 f"one of {sorted(CONVERTERS)}")
-        self.convert = CONVERTERS[converter]
-
-    def apply(self, record: Any, options: jmespath.Options, zone: tzinfo) -> Any:
-        value = self.expr.search(record, options) if self.expr else self.const
-        if self.table is not None and value is not None:
-            key = text_of(value)
-            if key in self.table:
-                value = self.table[key]
-            elif "*" in self.table:
-                value = self.table["*"]
-            else:
-                raise MappingError(f"field {self.name}: no mapping for upstream value "
-                                   f"{key!r}", stage="map")
+def _leaf(name: str, kind: str, spec: Any, error_at: ErrorAt, path: tuple[Any, ...]) -> Leaf:
+    kind = kind.rstrip("?")
+    const: Any = None
+    table: dict[str, Any] | None = None
+    fmt: str | None = None
+    default: Any = None
+    converter = _KIND_CONVERTER[kind]
+    if isinstance(spec, dict):
+        unknown = set(spec) - _LEAF_KEYS
+        if unknown:
+            raise error_at(path, f"unknown key(s) {sorted(unknown)} in field spec")
+        if "from" in spec and "const" in spec:
+            raise error_at(path, "a field takes `from` or `const`, not both")
+        const = spec.get("const")
+        source = spec.get("from")
+        converter = spec.get("as", converter)
+        fmt = spec.get("format")
+        default = spec.get("default")
+        if "map" in spec:
+            if not isinstance(spec["map"], dict):
+                raise error_at((*path, "map"), "map must be an object")
+            table = {text_of(k): v for k, v in spec["map"].items()}
+    elif isinstance(spec, str):
+        source = spec
+    else:
+        source, const = None, spec
+    expr = None
+    if source is not None:
         try:
-            value = self.convert(value, zone, self.fmt)
-        except ConversionError as exc:
-            raise MappingError(f"field {self.name}: {exc}", stage="map") from None
-        if value is None:
-            value = self.default
-        return self._check(value)
-
-    def _check(self, value: Any) -> Any:
-        if self.kind == "direction" and value not in _DIRECTIONS:
-            raise MappingError(f"field {self.name}: direction {value!r} is not inbound, "
-                               "outbound or null", stage="map")
-        if self.kind == "media[]":
-            return [_media(item, self.name) for item in value or [] if item is not None]
-        return value
-
-
-def _media(item: Any, name: str) -> dict[str, Any]:
-    if isinstance(item, str):
-        return {"url": item, "type": None}
-    if isinstance(item, dict) and isinstance(item.get("url"), str):
-        kind = item.get("type")
-        return {"url": item["url"], "type": None if kind is None else str(kind)}
-    raise MappingError(f"field {name}: a media item needs a url, got {item!r}", stage="map")
-
-
-class _Object:
-    """A canonical object field: its own tree, null when `when` is falsy."""
-
-    __slots__ = ("when", "tree", "path")
-
-    def __init__(self, when: Expression | None, tree: dict[str, Any],
-                 path: tuple[Any, ...]) -> None:
-        self.when, self.tree, self.path = when, tree, path
-
-    def apply(self, record: Any, options: jmespath.Options, zone: tzinfo) -> Any:
-        if self.when is not None and not truthy(self.when.search(record, options)):
-            return None
-        return _apply(self.tree, record, options, zone)
+            expr = Expression(source)
+        except ExpressionError as exc:
+            raise error_at(path, str(exc)) from None
+    if converter not in CONVERTERS:
+        raise error_at(path, f"unknown conversion `as: {converter}`; "
+                             f"one of {sorted(CONVERTERS)}")
+    return Leaf(name, kind, path, expr, const, converter, fmt, table, default)
 
 
 class ResourceMapper:
-    """Builds one canonical resource from one upstream record."""
+    """Builds one canonical resource from one upstream record.
+
+    `map(record, options, zone)` is one function generated for this mapping at load time
+    (`codegen.py`); `reader(name)` maps one canonical field alone, for a walk that only
+    sorts, filters or compares ids; `map_reference` walks the field tree instead (the
+    semantics the generated code is held to)."""
 
     def __init__(self, resource: str, spec: dict[str, Any], error_at: ErrorAt,
                  path: tuple[Any, ...]) -> None:
         self.resource = resource
         self._tree = _compile(RESOURCE_FIELDS[resource], spec, error_at, path, "")
+        generated = generate(resource, self._tree)
+        self.map: Callable[[Any, jmespath.Options | None, tzinfo], dict[str, Any]] = generated.map
+        self._readers = generated.readers
+        self.source = generated.source
 
     def expressions(self) -> list[tuple[tuple[Any, ...], Expression]]:
         """Every expression with its path in the mapping (for check-time variable checks)."""
         return list(_expressions(self._tree))
 
-    def map(self, record: Any, options: jmespath.Options, zone: tzinfo) -> dict[str, Any]:
-        out = _apply(self._tree, record, options, zone)
-        if out.get("id") in (None, ""):
-            raise MappingError(f"the upstream {self.resource} has no id", stage="map")
-        return out
+    def reader(self, name: str) -> FieldReader | None:
+        """One canonical field of a record, mapped alone (None: not a field of it); the
+        `id` reader fails as `map` does for a record without one."""
+        return self._readers.get(name)
+
+    def map_reference(self, record: Any, options: jmespath.Options | None,
+                      zone: tzinfo) -> dict[str, Any]:
+        return interpret(self._tree, self.resource, record, options, zone)
 
 
 def _expressions(tree: dict[str, Any]) -> Any:
     for node in tree.values():
-        if isinstance(node, _Leaf) and node.expr is not None:
+        if isinstance(node, Leaf) and node.expr is not None:
             yield node.path, node.expr
-        elif isinstance(node, _Object):
+        elif isinstance(node, ObjectField):
             if node.when is not None:
                 yield (*node.path, "when"), node.when
             yield from _expressions(node.tree)
@@ -197,11 +155,11 @@ def _node(name: str, kind: Any, spec: dict[str, Any], error_at: ErrorAt,
             raise error_at((*path, name), f"{name} is an object: map its fields "
                                           f"{sorted(kind)}, or null")
         return _object(kind, spec[name], error_at, (*path, name), f"{prefix}{name}.")
-    return _Leaf(prefix + name, kind, spec[name], error_at, (*path, name))
+    return _leaf(prefix + name, kind, spec[name], error_at, (*path, name))
 
 
 def _object(shape: dict[str, Any], spec: dict[str, Any], error_at: ErrorAt,
-            path: tuple[Any, ...], prefix: str) -> _Object:
+            path: tuple[Any, ...], prefix: str) -> ObjectField:
     fields = {k: v for k, v in spec.items() if k != "when"}
     when = None
     if "when" in spec:
@@ -209,17 +167,4 @@ def _object(shape: dict[str, Any], spec: dict[str, Any], error_at: ErrorAt,
             when = Expression(str(spec["when"]))
         except ExpressionError as exc:
             raise error_at((*path, "when"), str(exc)) from None
-    return _Object(when, _compile(shape, fields, error_at, path, prefix), path)
-
-
-def _apply(tree: dict[str, Any], record: Any, options: jmespath.Options,
-           zone: tzinfo) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, node in tree.items():
-        if isinstance(node, _Leaf):
-            out[name] = node.apply(record, options, zone)
-        elif isinstance(node, _Object):
-            out[name] = node.apply(record, options, zone)
-        else:
-            out[name] = list(node) if isinstance(node, list) else node
-    return out
+    return ObjectField(when, _compile(shape, fields, error_at, path, prefix), path)
