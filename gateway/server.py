@@ -27,7 +27,7 @@ from .canonical import OPERATIONS
 from .config.model import GatewayConfig
 from .errors import (ClientClosedRequest, InternalError, MappingError, NotFound, Problem,
                      UpstreamUnavailable)
-from .logs import ACCESS
+from .logs import access_line
 from .metrics import Metrics, exposition_registry, method_label
 from .problem_docs import ProblemDocs, problem_docs_path, read_problem_docs
 from .pipeline import authenticate, dumps, handle
@@ -203,7 +203,7 @@ def _observe(request: web.Request, state: GatewayState, status: int, elapsed: fl
     calls = request.get(UPSTREAM_CALLS)
     state.metrics.request_answered(route, operation, method, status, elapsed, calls)
     resource = request.match_info.route.resource
-    ACCESS.info("request", extra={
+    access_line({
         "request_id": request[REQUEST_ID], "consumer": request.get(CONSUMER),
         "upstream": route, "operation": operation, "method": method,
         "route": resource.canonical if resource else None, "status": status,

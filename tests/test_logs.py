@@ -18,6 +18,7 @@ import pytest
 
 from gateway.emulators import FAULTS
 from gateway.logs import ACCESS, JsonFormatter, configure_logging
+from gateway.redaction import Redactor
 from gateway.server import create_app
 from gateway.state import STATE
 from tests.conftest import API_KEY, AUTH, ROUTES, SECRET
@@ -297,3 +298,42 @@ def test_every_logger_writes_json_through_the_redactor(restore_logging, capsys):
         ("aiohttp.client", "Authorization: Bearer [redacted]"),
         ("chat_gateway", "plain"),
     ]
+
+
+class _Text(str):
+    """A str subclass: orjson would write it as it is, unredacted, if let through."""
+
+
+def test_formatter_redacts_every_text_each_time_it_repeats():
+    """The formatter keeps the redactor's answers for repeated texts: the second line
+    must be as redacted as the first, a str subclass too, and long texts (not kept)
+    are redacted on every line."""
+    formatter = JsonFormatter(Redactor(["s3cret-value"]))
+    long_text = "x" * 500 + " s3cret-value"
+    for _ in range(3):
+        record = logging.LogRecord("chat_gateway", logging.INFO, __file__, 1,
+                                   "saw s3cret-value", (), None)
+        record.__dict__.update({"consumer": "s3cret-value", "sub": _Text("s3cret-value"),
+                                "long": long_text, "surrogate": "\ud800 s3cret-value",
+                                "huge": 10 ** 30})
+        text = formatter.format(record)
+        assert "s3cret" not in text
+        line = json.loads(text)
+        assert line["consumer"] == line["sub"] == "[redacted]"
+        assert line["long"].endswith(" [redacted]") and line["huge"] == 10 ** 30
+
+
+def test_formatter_memo_is_bounded():
+    seen: list[str] = []
+
+    def redact(text: str) -> str:
+        seen.append(text)
+        return text
+
+    formatter = JsonFormatter(redact)
+    for n in range(10_000):
+        record = logging.LogRecord("chat_gateway", logging.INFO, __file__, 1, "m", (), None)
+        record.request_id = f"id-{n}"
+        formatter.format(record)
+    assert len(formatter._redact._seen) <= 4096
+    assert seen.count("id-9999") == 1 and seen.count("m") >= 2  # cleared once full
