@@ -202,14 +202,22 @@ class UpstreamClient:
             raise UpstreamDisconnected(f"{upstream.name} sent an invalid HTTP answer: {exc.message}") from None
 
     async def _read(self, upstream: UpstreamSpec, response: aiohttp.ClientResponse) -> bytes:
+        length = response.content_length
+        if length is not None and "Content-Encoding" not in response.headers:
+            if length > self._max_body:  # said so up front: nothing to read
+                raise self._too_large(upstream)
+            return await response.read()  # the parser stops at Content-Length
+        # Chunked, or compressed (the cap is on what decompresses): count as it arrives.
         chunks, size = [], 0
         async for chunk in response.content.iter_chunked(65536):
             size += len(chunk)
             if size > self._max_body:
-                raise UpstreamTooLarge(f"{upstream.name} answered more than {self._max_body} "
-                                       "bytes")
+                raise self._too_large(upstream)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _too_large(self, upstream: UpstreamSpec) -> UpstreamTooLarge:
+        return UpstreamTooLarge(f"{upstream.name} answered more than {self._max_body} bytes")
 
     def _interpret(self, upstream: UpstreamSpec, request: OutboundRequest, status: int,
                    content_type: str, headers: Any, body: bytes) -> Any:

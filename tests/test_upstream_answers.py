@@ -6,6 +6,7 @@ oversized answers, credentials echoed in escaped forms."""
 from __future__ import annotations
 
 import email.utils
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -244,17 +245,24 @@ async def test_the_retry_after_cap_is_configurable(custom_gateway, config_dir, e
 
 # -- oversized answers --------------------------------------------------------------------
 
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "gzip"])
 @pytest.mark.parametrize("size,status,type_", [
     (4096, 200, None), (4097, 502, "upstream-too-large"), (40_000, 502, "upstream-too-large"),
 ], ids=["at-limit", "one-over", "far-over"])
 async def test_max_upstream_body_bytes_caps_the_answer(custom_gateway, config_dir, emulators,
-                                                      size, status, type_):
+                                                      size, status, type_, framing):
+    """The cap holds whether the answer states its length, is chunked, or is compressed
+    (the cap is on the decompressed size: 40 kB of gzip is a few dozen bytes on the wire)."""
     edit(config_dir / "routes.yaml", "max_upstream_body_bytes: 16777216",
          "max_upstream_body_bytes: 4096")
     registry = CollectorRegistry()
     gateway = await custom_gateway(registry)
-    emulators.apps["storeden"][FAULTS].add("status", status=200,
-                                           body=b"[" + b" " * (size - 2) + b"]")
+    body = b"[" + b" " * (size - 2) + b"]"
+    headers = {}
+    if framing == "gzip":
+        body, headers = gzip.compress(body), {"Content-Encoding": "gzip"}
+    emulators.apps["storeden"][FAULTS].add("status", status=200, body=body, headers=headers,
+                                           chunked=framing == "chunked")
     response = await gateway.get("/v1/storeden/chats", headers=AUTH)
     assert response.status == status, await response.text()
     if type_ is not None:

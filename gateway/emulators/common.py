@@ -92,6 +92,7 @@ class Fault:
     body: bytes | None
     content_type: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    chunked: bool = False
 
     def matches(self, path: str) -> bool:
         return self.path is None or self.path.search(path) is not None
@@ -114,12 +115,14 @@ class FaultInjector:
         body: bytes | None = None,
         content_type: str = "application/json",
         headers: Mapping[str, str] | None = None,
+        chunked: bool = False,
     ) -> None:
         """Inject ``kind`` into the next ``times`` requests (-1: forever) whose path
         ``path`` (a regex) searches, or any path when None.
 
         ``delay`` sleeps then serves normally; ``status`` answers ``status`` with ``body``
-        (and ``headers``, e.g. ``Retry-After``);
+        (and ``headers``, e.g. ``Retry-After``), with ``chunked`` in chunked transfer
+        encoding (no Content-Length);
         ``malformed`` answers 200 with a truncated body in the format the request asked
         for; ``drop`` closes the connection unanswered. An aiohttp client silently
         retries an idempotent request once when a reused keep-alive connection drops,
@@ -130,7 +133,8 @@ class FaultInjector:
         if times == 0 or times < -1:
             raise ValueError(f"times must be positive or -1 (forever), got {times}")
         pattern = re.compile(path) if path is not None else None
-        self._faults.append(Fault(kind, pattern, times, delay, status, body, content_type, dict(headers or {})))
+        self._faults.append(Fault(kind, pattern, times, delay, status, body, content_type,
+                                  dict(headers or {}), chunked))
 
     def clear(self) -> None:
         self._faults.clear()
@@ -190,6 +194,13 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     if fault.kind == "status":
         headers = {**fault.headers, "Content-Type": fault.content_type}
+        if fault.chunked:
+            stream = web.StreamResponse(status=fault.status, headers=headers)
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            await stream.write(fault.body or b"")
+            await stream.write_eof()
+            return stream
         return web.Response(status=fault.status, body=fault.body or b"", headers=headers)
     if fault.kind == "malformed":
         return _malformed(request)
