@@ -21,6 +21,7 @@ from typing import Any
 
 from .canonical import LIST_QUERY
 from .errors import InvalidCursor
+from .jsontext import dumps_bytes
 
 __all__ = ["CursorCodec", "Binding", "MAX_CURSOR_LENGTH"]
 
@@ -72,10 +73,8 @@ class CursorCodec:
         self._clock = clock
 
     def encode(self, binding: Binding, position: dict[str, Any]) -> str:
-        payload = json.dumps(
-            {"k": self._signing, "e": int(self._clock()) + self._ttl,
-             "b": binding.digest(), "p": position},
-            separators=(",", ":"), ensure_ascii=False).encode()
+        payload = dumps_bytes({"k": self._signing, "e": int(self._clock()) + self._ttl,
+                               "b": binding.digest(), "p": position})
         return f"{_b64(payload)}.{_b64(self._sign(self._keys[self._signing], payload))}"
 
     def decode(self, cursor: str, binding: Binding) -> dict[str, Any]:
@@ -108,4 +107,4 @@ class CursorCodec:
 
     @staticmethod
     def _sign(secret: bytes, payload: bytes) -> bytes:
-        return hmac.new(secret, payload, hashlib.sha256).digest()
+        return hmac.digest(secret, payload, "sha256")

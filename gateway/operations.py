@@ -243,6 +243,8 @@ def is_dot_segment(text: str) -> bool:
     """`.` or `..`, or holding one between slashes (`a/..`), also percent-encoded
     (`%2e`, `%2E%2e`, `a%2F..`) however many times: a server that decodes before it
     normalises would climb out of the path."""
+    if "." not in text and "%" not in text:  # most ids and paths: nothing to decode
+        return False
     while not any(piece in (".", "..") for piece in re.split(r"[/\\]", text)):
         decoded = unquote(text)  # shorter whenever it decodes anything: this ends
         if decoded == text:

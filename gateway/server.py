@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 import uuid
@@ -159,7 +160,7 @@ async def _drain(app: web.Application) -> None:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
-    request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
     response = await handler(request)
     response.headers["X-Request-ID"] = request[REQUEST_ID]
     return response

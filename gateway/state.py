@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ class GatewayState:
     def pinned(self) -> GatewayState:
         """This state with its config fixed: a request holds it from start to end, so a
         reload meanwhile changes nothing for it (routes, mappings, cursor secrets)."""
-        return replace(self)
+        return copy.copy(self)  # shallow: `loaded` stays the one this request started with
 
     def redact(self, text: str) -> str:
         """`text` without the running config's secrets (in any common encoding)."""
