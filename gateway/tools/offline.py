@@ -80,6 +80,7 @@ class _BufferedResponse:
         self.charset = next((p.split("=", 1)[1].strip() for p in params.split(";") if "charset=" in p), None)
         self.content = _Content(answer.body)
         self._body = answer.body
+        self.content_length = len(answer.body)  # a buffered answer always knows its length
 
     async def read(self) -> bytes:
         return self._body
