@@ -84,7 +84,10 @@ def _client_context(session: aiohttp.ClientSession | None) -> CleanupContext:
         own = session is None
         client_session = session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300),
-            auto_decompress=True, trust_env=False, middlewares=(count_sends,))
+            auto_decompress=True, trust_env=False, middlewares=(count_sends,),
+            # An upstream's cookies are never kept: they would go out with the next call
+            # to it on behalf of any consumer (and cost a cookie-jar pass per call).
+            cookie_jar=aiohttp.DummyCookieJar())
         limits = state.config.limits
         state.client = UpstreamClient(client_session, state.metrics,
                                       max_body_bytes=limits.max_upstream_body_bytes,

@@ -313,3 +313,19 @@ async def test_a_vendors_200_envelope_code_maps_to_404_over_http(gateway, emulat
     assert body["detail"] == "slack answered 200 but reported a failure: channel_not_found"
     assert outcome(registry, "slack", "get_chat", "200", "envelope_error") == 1
     assert mapping_failures(registry) == 0
+
+
+async def test_an_upstreams_cookies_are_never_sent_back(custom_gateway, gateway_env,
+                                                          emulators):
+    """One consumer's call must not carry what an upstream set for another: the gateway
+    keeps no cookie jar. (The upstream is named `localhost`: aiohttp's jar ignores
+    cookies from IP addresses, so 127.0.0.1 would hide a jar.)"""
+    base = gateway_env["STOREDEN_BASE_URL"].replace("127.0.0.1", "localhost")
+    gateway = await custom_gateway(env={"STOREDEN_BASE_URL": base})
+    emulators.apps["storeden"][FAULTS].add(
+        "status", status=200, body=b"[]",
+        headers={"Set-Cookie": "session=abc123; Path=/"})
+    assert (await gateway.get("/v1/storeden/chats", headers=AUTH)).status == 200
+    assert (await gateway.get("/v1/storeden/chats", headers=AUTH)).status == 200
+    first, second = recorded(emulators, "storeden")[-2:]
+    assert "Cookie" not in first.headers and "Cookie" not in second.headers
