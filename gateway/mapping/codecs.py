@@ -29,7 +29,7 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XSI_PREFIX = f"{{{_XSI}}}"
-_NIL = f"{{{_XSI}}}nil"
+_NIL_TRUE = (f"{{{_XSI}}}nil", "true")
 
 
 def decode_json(body: bytes, lists: Collection[str] = ()) -> Any:
@@ -56,48 +56,53 @@ def decode_xml(body: bytes, lists: Collection[str] = ()) -> Any:
         raise MappingError(f"answer is not valid XML: {exc}", stage="decode") from None
     if root.getroottree().docinfo.internalDTD is not None or b"<!DOCTYPE" in body[:2048]:
         raise MappingError("answer is XML with a DTD, which is refused", stage="decode")
-    return _XmlReader(frozenset(lists)).read(root, root.items())
+    attributes = root.items()
+    if attributes and _NIL_TRUE in attributes:
+        return None
+    return _XmlReader(frozenset(lists)).read(root, attributes)
 
 
 class _XmlReader:
-    """One document's walk into plain data. Local names are cut from `{ns}name` tags
-    once per distinct tag (a page repeats a few dozen tags thousands of times), and a
-    leaf (no children, no attributes: most elements) is read in its parent's loop."""
+    """One document's walk into plain data, shaped by what costs here: every lxml call
+    (a child proxy, `.tag`, `.items()`, `len()`, `.text`) is a C round trip, so each
+    element gets the fewest — children fetched as one list, `i:nil` found by one tuple
+    test, a leaf's text read in its parent's loop — and `{ns}name` tags map to their
+    local name, and whether it is a declared list, once per distinct tag."""
 
     __slots__ = ("_lists", "_names")
 
     def __init__(self, lists: frozenset[str]) -> None:
         self._lists = lists
-        self._names: dict[str, str] = {}
+        self._names: dict[str, tuple[str, bool]] = {}
 
-    def _local(self, tag: str) -> str:
-        name = self._names[tag] = tag[tag.index("}") + 1:] if tag[:1] == "{" else tag
-        return name
+    def _name(self, tag: str) -> tuple[str, bool]:
+        name = tag[tag.index("}") + 1:] if tag[:1] == "{" else tag
+        entry = self._names[tag] = (name, name in self._lists)
+        return entry
 
     def read(self, elem: Any, attributes: list[tuple[str, str]]) -> Any:
+        """`elem`'s value; the caller has read its `attributes` and ruled out `i:nil`."""
         out: dict[str, Any] = {}
-        names, local, lists = self._names, self._local, self._lists
-        if attributes:
-            for key, attribute in attributes:
-                if key == _NIL and attribute == "true":
-                    return None
-            for key, attribute in attributes:
-                if not key.startswith(_XSI_PREFIX):
-                    out["@" + (names.get(key) or local(key))] = attribute
-        for child in elem:
+        names, read = self._names, self.read
+        for key, attribute in attributes:
+            if not key.startswith(_XSI_PREFIX):
+                out["@" + (names.get(key) or self._name(key))[0]] = attribute
+        for child in elem.getchildren():
             tag = child.tag
             if type(tag) is not str:  # an entity reference left unresolved
                 continue
-            name = names.get(tag) or local(tag)
+            name, listed = names.get(tag) or self._name(tag)
             child_attributes = child.items()
             value: Any
-            if child_attributes or len(child):
-                value = self.read(child, child_attributes)
+            if child_attributes:
+                value = None if _NIL_TRUE in child_attributes else read(child, child_attributes)
+            elif len(child):
+                value = read(child, child_attributes)
             else:
                 value = child.text
                 if value is not None and not value.strip():
                     value = None
-            if name in lists:
+            if listed:
                 bucket = out.get(name)
                 if bucket is None:
                     out[name] = [value]
