@@ -123,25 +123,43 @@ class _Pages:
 
 
 class _Record:
-    """An upstream record, mapped the first time the walk reads a canonical field of it
-    (an id, a filter or sort key) or serves it: items a page does not serve cost nothing."""
+    """An upstream record, mapped when the walk serves it. Before that, a canonical field
+    the walk reads (a sort or filter key, an id to resume after) is mapped alone: items a
+    page does not serve cost one field each, or nothing."""
 
-    __slots__ = ("_call", "_record", "_options", "_mapped")
+    __slots__ = ("_call", "_record", "_options", "_mapped", "_fields")
 
     def __init__(self, call: Call, record: dict[str, Any], options: jmespath.Options) -> None:
         self._call, self._record, self._options = call, record, options
         self._mapped: dict[str, Any] | None = None
+        self._fields: dict[str, Any] = {}
 
     def resolve(self) -> dict[str, Any]:
         if self._mapped is None:
             self._mapped = _map(self._call, self._record, self._options)
         return self._mapped
 
+    def _read(self, name: str) -> Any:
+        """The field alone, or `_WHOLE` when it is not one the mapper reads alone."""
+        if self._mapped is not None:
+            return _WHOLE
+        if name not in self._fields:
+            read = self._call.operation.mapper.reader(name)  # type: ignore[union-attr]
+            if read is None:
+                return _WHOLE
+            self._fields[name] = read(self._record, self._options, self._call.route.upstream.zone)
+        return self._fields[name]
+
     def __getitem__(self, name: str) -> Any:
-        return self.resolve()[name]
+        value = self._read(name)
+        return self.resolve()[name] if value is _WHOLE else value
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self.resolve().get(name, default)
+        value = self._read(name)
+        return self.resolve().get(name, default) if value is _WHOLE else value
+
+
+_WHOLE = object()
 
 
 async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
