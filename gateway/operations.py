@@ -25,6 +25,7 @@ from .mapping.codecs import ENCODERS
 from .exchange import Answer, Extra
 from .mapping.expressions import Expression, TemplateTree, options_for
 from .paginators import walk
+from .paginators.walk import Predicate
 from .resilience.deadline import Budget
 from .upstream import OutboundRequest, UpstreamClient, same_origin
 
@@ -176,22 +177,18 @@ async def _list(client: UpstreamClient, call: Call, request: RequestSpec,
     return ListResult([item.resolve() for item in result.items], result.next_position)  # type: ignore[attr-defined]
 
 
-def _predicates(call: Call, after: str | None
-                ) -> tuple[Callable[[dict[str, Any]], bool], Callable[[dict[str, Any]], bool]]:
+def _predicates(call: Call, after: str | None) -> tuple[Predicate | None, Predicate | None]:
+    """(keep, stop) for the walk; None where every item is kept / none stops it."""
     gateway_filters = {name: call.query[name] for name, mode in call.operation.filters.items()
                        if mode == "gateway" and call.query.get(name) is not None}
 
     def stop(item: dict[str, Any]) -> bool:
-        return after is not None and item["id"] == after
+        return bool(item["id"] == after)
 
     def keep(item: dict[str, Any]) -> bool:
         return all(_FILTERS[name](item, value) for name, value in gateway_filters.items())
 
-    return (keep if gateway_filters else _keep_all), stop
-
-
-def _keep_all(item: dict[str, Any]) -> bool:
-    return True
+    return (keep if gateway_filters else None), (stop if after is not None else None)
 
 
 def _matches_text(item: dict[str, Any], text: str) -> bool:

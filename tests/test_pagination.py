@@ -546,11 +546,13 @@ OFFSET = {"type": "offset", "offset_param": "skip", "limit_param": "take", "max_
 
 
 async def walk_fake(spec: dict[str, Any], source: FakeSource, limit: int,
-                    max_pages: int = 50) -> tuple[list[list[str]], int]:
+                    max_pages: int = 50, sliced: bool = False) -> tuple[list[list[str]], int]:
+    """`sliced`: no predicates, so walk() serves pages as slices instead of item by item."""
     paginator, position, pages, calls = build_paginator(spec), None, [], 0
+    keep, stop = (None, None) if sliced else (lambda i: True, lambda i: False)
     while True:
-        result = await walk(paginator, source, position, limit=limit, keep=lambda i: True,
-                            stop=lambda i: False, max_pages=max_pages)
+        result = await walk(paginator, source, position, limit=limit, keep=keep,
+                            stop=stop, max_pages=max_pages)
         pages.append([i["id"] for i in result.items])
         calls += result.upstream_pages
         position = result.next_position
@@ -571,6 +573,21 @@ async def walk_fake(spec: dict[str, Any], source: FakeSource, limit: int,
         "offset-uneven", "offset-limit-equals-max-page-size"])
 async def test_walk_on_a_fake_source(spec, source, limit, pages):
     assert (await walk_fake(spec, source(), limit))[0] == pages
+    assert (await walk_fake(spec, source(), limit, sliced=True))[0] == pages
+
+
+@settings(max_examples=150, deadline=None)
+@given(sizes=st.lists(st.integers(0, 5), min_size=1, max_size=6), limit=st.integers(1, 7),
+       max_pages=st.integers(1, 4))
+async def test_a_sliced_walk_serves_what_the_item_by_item_walk_serves(sizes, limit, max_pages):
+    """walk() without predicates takes pages as slices: the same pages, calls and
+    cursors as the item-by-item loop with predicates that keep all and never stop."""
+    names = iter(f"i{n}" for n in range(100))
+    rows = [[next(names) for _ in range(size)] for size in sizes]
+    links = {None if i == 0 else f"u?p={i}": f"u?p={i + 1}" for i in range(len(rows) - 1)}
+    slow = await walk_fake(NEXT_URL, FakeSource(rows, links), limit, max_pages)
+    fast = await walk_fake(NEXT_URL, FakeSource(rows, links), limit, max_pages, sliced=True)
+    assert fast == slow
 
 
 async def test_a_next_link_that_loops_is_an_error_not_a_duplicate():

@@ -58,10 +58,15 @@ class Walk:
     stopped: bool = False  # ended at an item `stop` accepted (not at the list's end)
 
 
+Predicate = Callable[[dict[str, Any]], bool]
+
+
 async def walk(paginator: Paginator, source: PageSource, position: Position | None, *,
-               limit: int, keep: Callable[[dict[str, Any]], bool],
-               stop: Callable[[dict[str, Any]], bool], max_pages: int) -> Walk:
-    """Take up to `limit` kept items, stopping for good at an item `stop` accepts."""
+               limit: int, keep: Predicate | None, stop: Predicate | None,
+               max_pages: int) -> Walk:
+    """Take up to `limit` kept items, stopping for good at an item `stop` accepts.
+    `keep=None` keeps every item and `stop=None` never stops: a page is then served as
+    a slice, with no call per item."""
     out: list[dict[str, Any]] = []
     pages = 0
     last_id = position.get("l") if position else None
@@ -74,14 +79,20 @@ async def walk(paginator: Paginator, source: PageSource, position: Position | No
         todo = _starts(page, held, last_id) if pages == 1 or held else [(page, page.start)]
         held = None
         for current, start in todo:
-            for index in range(start, len(current.items)):
-                item = current.items[index]
-                if stop(item):
-                    return Walk(out, None, pages, stopped=True)
-                if len(out) == limit:
-                    return Walk(out, _resume(current, index), pages)
-                if keep(item):
-                    out.append(item)
+            if keep is None and stop is None:
+                end = start + limit - len(out)
+                out.extend(current.items[start:end])
+                if end < len(current.items):
+                    return Walk(out, _resume(current, end), pages)
+            else:
+                for index in range(start, len(current.items)):
+                    item = current.items[index]
+                    if stop is not None and stop(item):
+                        return Walk(out, None, pages, stopped=True)
+                    if len(out) == limit:
+                        return Walk(out, _resume(current, index), pages)
+                    if keep is None or keep(item):
+                        out.append(item)
             if not current.has_next:
                 return Walk(out, None, pages)
             if len(out) == limit or pages >= max_pages:
