@@ -130,7 +130,9 @@ def leaked(values: set[str], tokens: set[str]) -> set[str]:
 
 @pytest.fixture
 async def fast_gateway(aiohttp_client, gateway_env, registry, clock):
-    env = {**gateway_env, "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "0.5"}
+    # 1 s: short enough for the timeout case, long enough that the ordinary calls of
+    # fault_traffic (a 75-message walk) never hit it on a loaded machine
+    env = {**gateway_env, "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "1"}
     return await aiohttp_client(create_app(ROUTES, env, registry=registry, clock=clock))
 
 
@@ -139,7 +141,7 @@ MARKER = "marker-text-5f1c0e7d2b"
 
 async def fault_traffic(gateway, emulators) -> None:
     """A timeout, a 5xx, a malformed body, a bad cursor, a paginated call, a send."""
-    emulators.apps["smartsender"][FAULTS].add("delay", delay=2.0)
+    emulators.apps["smartsender"][FAULTS].add("delay", delay=3.0)
     assert (await gateway.get("/v1/smartsender/chats/7001", headers=AUTH)).status == 504
     emulators.apps["superoffice"][FAULTS].add("status", status=500, body=b'{"Error": true}')
     assert (await gateway.get("/v1/superoffice/chats/341", headers=AUTH)).status == 502
@@ -216,7 +218,7 @@ async def test_traffic_moves_exactly_the_expected_series(fast_gateway, emulators
     assert counts[series(count, upstream="storeden",
                          operation="list_messages", method="GET", code_class="5xx")] == 1
 
-    # the timed-out call took the 0.5 s timeout: nothing under 0.25 s, all under 5 s
+    # the timed-out call took the 1 s timeout: nothing under 0.25 s, all under 5 s
     duration = "chat_gateway_upstream_request_duration_seconds_bucket"
     timeout = {"upstream": "smartsender", "operation": "get_chat", "outcome": "timeout"}
     assert after[series(duration, le="0.25", **timeout)] == 0
