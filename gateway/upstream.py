@@ -137,6 +137,8 @@ class UpstreamClient:
             outcome = problem.outcome
             if code != "none":  # for the access log: which upstream answer this came from
                 problem.upstream_status = int(code)
+            elif problem.upstream_status is not None:  # answered, then refused (too large)
+                code = str(problem.upstream_status)
             # refused before a byte was sent: the upstream cannot have acted on it
             maybe_sent = not isinstance(problem, UpstreamUnreachable)
             raise
@@ -184,7 +186,11 @@ class UpstreamClient:
             async with self._session.request(request.method, request.url, headers=request.headers,
                                              data=request.data, timeout=timeout,
                                              allow_redirects=False) as response:
-                body = await self._read(upstream, response)
+                try:
+                    body = await self._read(upstream, response)
+                except UpstreamTooLarge as problem:
+                    problem.upstream_status = response.status
+                    raise
                 return response.status, response.content_type, response.headers, body
         except asyncio.TimeoutError:
             if seconds < upstream.total_timeout:

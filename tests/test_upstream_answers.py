@@ -268,7 +268,7 @@ async def test_max_upstream_body_bytes_caps_the_answer(custom_gateway, config_di
     if type_ is not None:
         body = await problem(response, 502, type_)
         assert "more than 4096 bytes" in body["detail"]
-        assert outcome(registry, "storeden", "list_chats", "none", "too_large") == 1
+        assert outcome(registry, "storeden", "list_chats", "200", "too_large") == 1
         assert mapping_failures(registry) == 0
 
 
