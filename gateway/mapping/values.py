@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["CONVERTERS", "format_datetime", "parse_datetime", "ConversionError"]
@@ -63,8 +64,48 @@ def _epoch(scale: float) -> Callable[[Any, tzinfo, str | None], str | None]:
 
 
 def _datetime(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:
+    if fmt is None and type(value) is str:
+        fast = _iso_utc(value, zone)
+        if fast is not None:
+            return fast
     parsed = parse_datetime(value, zone, fmt)
     return None if parsed is None else format_datetime(parsed)
+
+
+def _iso_utc(text: str, zone: tzinfo) -> str | None:
+    """What `format_datetime(parse_datetime(text, zone))` gives, for the common ISO text
+    (a time, then `Z`, `+hh:mm`, `+hhmm` or nothing), without the aware datetimes that
+    cost most of it: the wall time is read naive and its offset subtracted. None: the
+    general path decides (and words any error)."""
+    if len(text) < 19:
+        return None
+    if text[-1] == "Z":
+        cut = len(text) - 1
+    elif text[-6] in "+-" and text[-3] == ":":
+        cut = len(text) - 6
+    elif text[-5] in "+-":
+        cut = len(text) - 5
+    else:
+        cut = len(text)
+    try:
+        local = datetime.fromisoformat(text[:cut])
+        offset = zone.utcoffset(local) if cut == len(text) else _offset(text[cut:])
+        if offset is None or local.tzinfo is not None or local.year < 1000:
+            return None
+        utc = local - offset
+    except (ValueError, OverflowError):
+        return None
+    iso = utc.isoformat()
+    return (iso.rstrip("0") if utc.microsecond else iso) + "Z"
+
+
+@lru_cache(maxsize=256)
+def _offset(suffix: str) -> timedelta | None:
+    """A UTC offset as written after a time (`Z`, `+02:00`, `-0530`), None if it is not one."""
+    try:
+        return datetime.fromisoformat("2000-01-01T00:00:00" + suffix).utcoffset()
+    except ValueError:
+        return None
 
 
 def _string(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:

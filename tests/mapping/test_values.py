@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.mapping.values import CONVERTERS, ConversionError
+from gateway.mapping.values import CONVERTERS, ConversionError, format_datetime, parse_datetime
 
 ROME, KYIV, UTC = ZoneInfo("Europe/Rome"), ZoneInfo("Europe/Kyiv"), ZoneInfo("UTC")
 
@@ -54,3 +58,50 @@ def test_scalars(converter, value, expected):
 def test_unconvertible_values_fail_loudly(converter, value):
     with pytest.raises(ConversionError):
         CONVERTERS[converter](value, UTC, None)
+
+
+def _general(value: Any, zone: tzinfo) -> Any:
+    """The general path, which the fast one for ISO text must equal."""
+    try:
+        parsed = parse_datetime(value, zone)
+        return None if parsed is None else format_datetime(parsed)
+    except (ConversionError, OverflowError) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _fast(value: Any, zone: tzinfo) -> Any:
+    try:
+        return CONVERTERS["datetime"](value, zone, None)
+    except (ConversionError, OverflowError) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=9)
+_ISO = st.builds(
+    lambda space, year, month, day, sep, time, fraction, suffix, tail: (
+        f"{space}{year:04d}-{month:02d}-{day:02d}{sep}{time}{fraction}{suffix}{tail}"),
+    st.sampled_from(["", "", " ", "\t"]), st.integers(1, 9999), st.integers(1, 12),
+    st.integers(1, 28), st.sampled_from(["T", " ", "x", "", "t"]),
+    st.sampled_from(["00:00:00", "23:59:59", "03:30:00", "04:30", "12", "24:00:00", "12:3"]),
+    st.one_of(st.just(""), _DIGITS.map(lambda d: "." + d), _DIGITS.map(lambda d: "," + d)),
+    st.one_of(st.sampled_from(["", "Z", "z", "+00:00", "-00:00", "+14:00", "-23:59", "+05:30",
+                               "+0530", "-0800", "+01", "+01:00:30", "+24:00", "+1:00", "Z+01:00",
+                               "+01:00+01:00"]),
+              st.text("+-:0123456789Z", max_size=7)),
+    st.sampled_from(["", "", " ", "\n"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=st.one_of(_ISO, st.text(max_size=30)),
+       zone=st.sampled_from([UTC, KYIV, ZoneInfo("Asia/Kolkata"), ZoneInfo("America/Havana"),
+                             timezone(timedelta(hours=-5)), timezone.utc]))
+def test_the_fast_date_path_equals_the_general_one(value, zone):
+    assert _fast(value, zone) == _general(value, zone)
+
+
+@pytest.mark.parametrize("value", ["2024-03-31 03:30:00", "2024-10-27 03:30:00",
+                                   "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00",
+                                   "0999-06-01T12:00:00Z", "1000-01-01T00:30:00+01:00"])
+def test_dates_at_the_edges_read_as_the_general_path_reads_them(value):
+    for zone in (KYIV, UTC, ZoneInfo("America/Havana")):
+        assert _fast(value, zone) == _general(value, zone)
