@@ -56,14 +56,14 @@ async def _measure(root: str, rounds: int, calls: int, cases: list[str] | None) 
         closed = False
 
         def __init__(self) -> None:
-            self.script: list[Answer] = []
+            self.script: list[_BufferedResponse] = []  # built once: they hold no state
             self.next = 0
 
         def request(self, method: str, url: Any, **_: Any) -> _Pending:
             async def answer() -> _BufferedResponse:
                 reply = self.script[self.next % len(self.script)]
                 self.next += 1
-                return _BufferedResponse(reply)
+                return reply
             return _Pending(answer)
 
         async def close(self) -> None:
@@ -83,7 +83,8 @@ async def _measure(root: str, rounds: int, calls: int, cases: list[str] | None) 
                 if cases and name not in cases:
                     continue
                 kind = "xml" if case["capture"][0].get("accept", "").endswith("xml") else "json"
-                session.script = [Answer(200, {"Content-Type": _TYPES[kind]}, body)
+                session.script = [_BufferedResponse(Answer(200, {"Content-Type": _TYPES[kind]},
+                                                           body))
                                   for _, body in _answers(case, upstream)]
                 url = URL(case["gateway_path"])
                 template = make_mocked_request("GET", str(url), headers=headers, app=gateway.app)

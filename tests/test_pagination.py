@@ -27,6 +27,7 @@ from gateway.emulators import FAULTS, STORE, start_emulators
 from gateway.errors import MappingError
 from gateway.exchange import Answer, Extra
 from gateway.paginators import build_paginator, walk
+from gateway.paginators.walk import Page
 from gateway.server import create_app
 from gateway.state import STATE
 from tests.conftest import API_KEY, AUTH, ROUTES, SECRET, recorded, store
@@ -621,3 +622,25 @@ async def test_a_reversed_page_resumes_by_its_position_when_the_last_item_is_gon
     rest = await walk(paginator, source, position, limit=5, keep=lambda i: True,
                       stop=lambda i: False, max_pages=5)
     assert [i["id"] for i in rest.items] == ["b", "a"] and rest.next_position is None
+
+
+async def test_walk_closes_the_pages_it_did_not_read_to_the_end():
+    """A walk that stops early closes the paginator's generator itself, before it
+    returns: left to the event loop's finalizer hook, each request would cost a task and
+    a self-pipe write."""
+    closed: list[bool] = []
+
+    class Pages:
+        page_size = 2
+
+        async def pages(self, source, position, remaining):
+            try:
+                for n in range(5):
+                    yield Page([{"id": f"{n}a"}, {"id": f"{n}b"}], 0, lambda i: {"i": i}, True)
+            finally:
+                closed.append(True)
+
+    result = await walk(Pages(), FakeSource([]), None, limit=3, keep=None, stop=None,
+                        max_pages=50)
+    assert [item["id"] for item in result.items] == ["0a", "0b", "1a"]
+    assert closed == [True]  # already, with no turn of the event loop in between

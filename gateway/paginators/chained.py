@@ -4,7 +4,7 @@ RFC 8288 `Link` header (`link_header`), or a token (`cursor`)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from yarl import URL
@@ -36,7 +36,7 @@ class _ChainedPaging:
         raise NotImplementedError
 
     async def pages(self, source: PageSource, position: Position | None,
-                    remaining: Callable[[], int]) -> AsyncIterator[Page]:
+                    remaining: Callable[[], int]) -> AsyncGenerator[Page, None]:
         here = position.get(self.key) if position else None
         start = position.get("s", 0) if position else 0
         seen = {here}
@@ -128,13 +128,13 @@ class LinkHeaderPaging(_LinkedPaging):
         return _link(answer, "next")
 
     def pages(self, source: PageSource, position: Position | None,
-              remaining: Callable[[], int]) -> AsyncIterator[Page]:
+              remaining: Callable[[], int]) -> AsyncGenerator[Page, None]:
         if self._reverse:
             return self._backwards(source, position)
         return super().pages(source, position, remaining)
 
     async def _backwards(self, source: PageSource,
-                         position: Position | None) -> AsyncIterator[Page]:
+                         position: Position | None) -> AsyncGenerator[Page, None]:
         here = position.get(self.key) if position else None
         left = position.get("k") if position else None  # items still to serve, from the start
         first: Answer | None = None  # the first page's answer: served again without a call

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +39,7 @@ class NoPaging:
         self._reverse = order.get("direction", "asc") == "desc"
 
     async def pages(self, source: PageSource, position: Position | None,
-                    remaining: Callable[[], int]) -> AsyncIterator[Page]:
+                    remaining: Callable[[], int]) -> AsyncGenerator[Page, None]:
         items = source.items((await source.fetch()).body)
         if self._keys:
             items.sort(key=self._sort_key, reverse=self._reverse)
@@ -85,7 +85,7 @@ class PageNumberPaging:
         self._total = Expression(spec["total_pages"]) if "total_pages" in spec else None
 
     async def pages(self, source: PageSource, position: Position | None,
-                    remaining: Callable[[], int]) -> AsyncIterator[Page]:
+                    remaining: Callable[[], int]) -> AsyncGenerator[Page, None]:
         offset = position.get("o", 0) if position else 0
         number, start = divmod(offset, self.page_size)
         while True:
@@ -121,7 +121,7 @@ class OffsetPaging:
         self._limit = RequestOption.from_spec(spec.get("limit_param", "limit"))
 
     async def pages(self, source: PageSource, position: Position | None,
-                    remaining: Callable[[], int]) -> AsyncIterator[Page]:
+                    remaining: Callable[[], int]) -> AsyncGenerator[Page, None]:
         offset = position.get("o", 0) if position else 0
         # Resuming, read the last item served again (found anywhere but first, newer
         # items have moved it: see `walk`) within a window wide enough to find it.

@@ -3,7 +3,8 @@ must offer (`Paginator`, `PageSource`, `Page`). See the package docstring."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,7 +48,7 @@ class Paginator(Protocol):
     page_size: int | None
 
     def pages(self, source: PageSource, position: Position | None,
-              remaining: Callable[[], int]) -> AsyncIterator[Page]: ...
+              remaining: Callable[[], int]) -> AsyncGenerator[Page, None]: ...
 
 
 @dataclass
@@ -71,33 +72,37 @@ async def walk(paginator: Paginator, source: PageSource, position: Position | No
     pages = 0
     last_id = position.get("l") if position else None
     held: Page | None = None  # a first page the last item served was pushed off
-    async for page in paginator.pages(source, position, lambda: limit - len(out)):
-        pages += 1
-        if pages == 1 and max_pages > 1 and _pushed_off(page, last_id):
-            held = page  # look on the next page before serving anything
-            continue
-        todo = _starts(page, held, last_id) if pages == 1 or held else [(page, page.start)]
-        held = None
-        for current, start in todo:
-            if keep is None and stop is None:
-                end = start + limit - len(out)
-                out.extend(current.items[start:end])
-                if end < len(current.items):
-                    return Walk(out, _resume(current, end), pages)
-            else:
-                for index in range(start, len(current.items)):
-                    item = current.items[index]
-                    if stop is not None and stop(item):
-                        return Walk(out, None, pages, stopped=True)
-                    if len(out) == limit:
-                        return Walk(out, _resume(current, index), pages)
-                    if keep is None or keep(item):
-                        out.append(item)
-            if not current.has_next:
-                return Walk(out, None, pages)
-            if len(out) == limit or pages >= max_pages:
-                # Stop at the page boundary; the cursor resumes on the next upstream page.
-                return Walk(out, _resume(current, len(current.items)), pages)
+    pages_of = paginator.pages(source, position, lambda: limit - len(out))
+    # Closed here when the walk ends early: left to the event loop, an unfinished async
+    # generator is closed by its finalizer hook, a task and a self-pipe write per request.
+    async with contextlib.aclosing(pages_of):
+        async for page in pages_of:
+            pages += 1
+            if pages == 1 and max_pages > 1 and _pushed_off(page, last_id):
+                held = page  # look on the next page before serving anything
+                continue
+            todo = _starts(page, held, last_id) if pages == 1 or held else [(page, page.start)]
+            held = None
+            for current, start in todo:
+                if keep is None and stop is None:
+                    end = start + limit - len(out)
+                    out.extend(current.items[start:end])
+                    if end < len(current.items):
+                        return Walk(out, _resume(current, end), pages)
+                else:
+                    for index in range(start, len(current.items)):
+                        item = current.items[index]
+                        if stop is not None and stop(item):
+                            return Walk(out, None, pages, stopped=True)
+                        if len(out) == limit:
+                            return Walk(out, _resume(current, index), pages)
+                        if keep is None or keep(item):
+                            out.append(item)
+                if not current.has_next:
+                    return Walk(out, None, pages)
+                if len(out) == limit or pages >= max_pages:
+                    # Stop at the page boundary; the cursor resumes on the next upstream page.
+                    return Walk(out, _resume(current, len(current.items)), pages)
     return Walk(out, None, pages)
 
 
