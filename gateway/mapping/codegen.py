@@ -8,7 +8,8 @@ private namespace. What the generated code does, field by field (`nodes.Leaf.app
 reference, says the same one step at a time):
 
 - a plain field path (`a.b.c`) is a `.get` chain read in place (a non-object on the way
-  is null, as JMESPath has it); any other expression calls its compiled closure;
+  is null, as JMESPath has it), and so are literals, `@`, `&&`, `||` and comparisons
+  with a text or null; any other form calls its compiled closure;
 - constants are folded when the whole leaf is (a constant that fails still fails per
   record, with its message);
 - a `map:` table is one dict lookup; a converter is called only when the value is not
@@ -33,7 +34,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from ..errors import MappingError
-from .compiled import field_path
+from .compiled import compile_ast, field_path, text_comparison
 from .expressions import Expression, text_of
 from .functions import truthy
 from .nodes import DIRECTIONS, Leaf, ObjectField, media_list, no_id
@@ -71,8 +72,8 @@ class _Writer:
     def __init__(self, resource: str) -> None:
         self.count = 0
         self.ns: dict[str, Any] = {
-            "__builtins__": {"type": type, "str": str, "bool": bool, "list": list,
-                             "AttributeError": AttributeError},
+            "__builtins__": {"type": type, "str": str, "bool": bool, "list": list, "dict": dict,
+                             "isinstance": isinstance, "AttributeError": AttributeError},
             "_MappingError": MappingError, "_ConversionError": ConversionError,
             "_JMESPathError": JMESPathError, "_text_of": text_of, "_truthy": truthy,
             "_media_list": media_list, "_DIRECTIONS": DIRECTIONS, "_MISS": _MISS,
@@ -158,12 +159,39 @@ def _object(writer: _Writer, node: ObjectField, var: str) -> list[str]:
 
 
 def _expression(writer: _Writer, expr: Expression, var: str) -> list[str]:
-    keys = field_path(expr.ast)
+    return _part(writer, expr, expr.ast, var)
+
+
+def _part(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> list[str]:
+    """`node`, a part of `expr`, over the record into `var`: paths, literals, `@`, `&&`,
+    `||` and comparisons with a text or null written out; any other form calls its
+    closure (a JMESPath error in it fails the whole expression, as `search` has it)."""
+    keys = field_path(node)
     if keys is not None:
         chain = "record" + "".join(f".get({writer.key(key)})" for key in keys)
         return ["try:", f"    {var} = {chain}", "except AttributeError:", f"    {var} = None"]
-    compiled, source = writer.bind(expr.compiled, "f"), writer.bind(expr, "e")
-    return ["try:", f"    {var} = {compiled}(record, options)",
+    kind = node["type"]
+    if kind == "literal":
+        return [f"{var} = {writer.constant(node['value'])}"]
+    if kind in ("current", "identity"):
+        return [f"{var} = record"]
+    if kind in ("and_expression", "or_expression"):
+        left = writer.fresh("m")
+        first = _part(writer, expr, node["children"][0], left)
+        second = _indent(_part(writer, expr, node["children"][1], var))
+        false = (f"if {left} is None or {left} is False or "
+                 f"(isinstance({left}, (str, list, dict)) and not {left}):")
+        if kind == "and_expression":
+            return [*first, false, f"    {var} = {left}", "else:", *second]
+        return [*first, false, *second, "else:", f"    {var} = {left}"]
+    compared = text_comparison(node)
+    if compared is not None:
+        other, text = writer.fresh("x"), writer.constant(compared[1])
+        test = f"{other} == {text}" if node["value"] == "eq" else f"not {other} == {text}"
+        return [*_part(writer, expr, compared[0], other), f"{var} = {test}"]
+    closure = writer.bind(expr.compiled if node is expr.ast else compile_ast(node), "f")
+    source = writer.bind(expr, "e")
+    return ["try:", f"    {var} = {closure}(record, options)",
             "except _JMESPathError as exc:", f"    raise {source}.failure(exc) from exc"]
 
 

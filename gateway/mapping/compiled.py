@@ -23,7 +23,7 @@ from jmespath import functions as jmespath_functions
 from jmespath.visitor import (  # type: ignore[attr-defined]  # private, absent from the stubs
     TreeInterpreter, _equals, _is_actual_number, _is_comparable)
 
-__all__ = ["Compiled", "RequestOptions", "compile_ast", "field_path"]
+__all__ = ["Compiled", "RequestOptions", "compile_ast", "field_path", "text_comparison"]
 
 Compiled = Callable[[Any, "jmespath.Options | None"], Any]
 _ORDERING = {"lt": operator.lt, "gt": operator.gt, "lte": operator.le, "gte": operator.ge}
@@ -55,10 +55,6 @@ def field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
             keys += part
         return keys
     return None
-
-
-def _is_false(value: Any) -> bool:
-    return value == "" or value == [] or value == {} or value is None or value is False
 
 
 def _interpreter(options: jmespath.Options | None) -> TreeInterpreter:
@@ -140,10 +136,9 @@ def _index(node: dict[str, Any]) -> Compiled:
 def _comparator(node: dict[str, Any]) -> Compiled:
     left, right = (compile_ast(child) for child in node["children"])
     op = node["value"]
-    if op in ("eq", "ne"):
-        plain = _against_text(node)
-        if plain is not None:
-            return plain
+    plain = _against_text(node)
+    if plain is not None:
+        return plain
     if op == "eq":
         return lambda value, options: _equals(left(value, options), right(value, options))
     if op == "ne":
@@ -158,15 +153,24 @@ def _comparator(node: dict[str, Any]) -> Compiled:
     return ordering
 
 
-def _against_text(node: dict[str, Any]) -> Compiled | None:
-    """`x == 'text'` (or null): JMESPath's number-versus-boolean rule cannot apply, so
-    Python's `==` is its equality."""
+def text_comparison(node: dict[str, Any]) -> tuple[dict[str, Any], str | None] | None:
+    """`x == 'text'` or `x != null` as (x, the text or None): JMESPath's number-versus-
+    boolean rule cannot apply to them, so Python's `==` is its equality. None otherwise."""
+    if node["type"] != "comparator" or node["value"] not in ("eq", "ne"):
+        return None
     first, second = node["children"]
     if second["type"] != "literal":
         first, second = second, first
     if second["type"] != "literal" or not isinstance(second["value"], (str, type(None))):
         return None
-    other, constant = compile_ast(first), second["value"]
+    return first, second["value"]
+
+
+def _against_text(node: dict[str, Any]) -> Compiled | None:
+    compared = text_comparison(node)
+    if compared is None:
+        return None
+    other, constant = compile_ast(compared[0]), compared[1]
     if node["value"] == "eq":
         return lambda value, options: other(value, options) == constant
     return lambda value, options: not other(value, options) == constant
@@ -177,7 +181,10 @@ def _and(node: dict[str, Any]) -> Compiled:
 
     def both(value: Any, options: Any) -> Any:
         matched = left(value, options)
-        return matched if _is_false(matched) else right(value, options)
+        if matched is None or matched is False or (
+                isinstance(matched, (str, list, dict)) and not matched):  # JMESPath false
+            return matched
+        return right(value, options)
     return both
 
 
@@ -186,7 +193,10 @@ def _or(node: dict[str, Any]) -> Compiled:
 
     def either(value: Any, options: Any) -> Any:
         matched = left(value, options)
-        return right(value, options) if _is_false(matched) else matched
+        if matched is None or matched is False or (
+                isinstance(matched, (str, list, dict)) and not matched):  # JMESPath false
+            return right(value, options)
+        return matched
     return either
 
 
