@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -39,9 +40,14 @@ class Binding:
     paging: str = ""
 
     def digest(self) -> str:
-        text = json.dumps([self.route, self.operation, self.chat_id, list(self.filters),
-                           self.paging])
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        return _digest(self)
+
+
+@functools.lru_cache(maxsize=4096)  # a page and the next ask for the same binding's digest
+def _digest(binding: Binding) -> str:
+    text = json.dumps([binding.route, binding.operation, binding.chat_id,
+                       list(binding.filters), binding.paging])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def _b64(data: bytes) -> str:

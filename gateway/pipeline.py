@@ -72,14 +72,24 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def authenticate(request: web.Request, config: GatewayConfig) -> Consumer:
+    """The consumer the request's API key names. Admission and the pipeline both ask;
+    the answer is kept on the request for the config it was found in."""
+    known = request.get(_AUTHENTICATED)
+    if known is not None and known[0] is config:
+        consumer: Consumer = known[1]
+        return consumer
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send the API key as `Authorization: Bearer <key>`")
-    consumer = config.consumers.get(hashlib.sha256(key.strip().encode()).hexdigest())
-    if consumer is None:
+    found = config.consumers.get(hashlib.sha256(key.strip().encode()).hexdigest())
+    if found is None:
         raise Unauthorized("unknown API key")
-    request[CONSUMER] = consumer.name
-    return consumer
+    request[CONSUMER] = found.name
+    request[_AUTHENTICATED] = (config, found)
+    return found
+
+
+_AUTHENTICATED = web.RequestKey("authenticated", tuple)  # (config, consumer)
 
 
 def resolve_route(request: web.Request, config: GatewayConfig, consumer: Consumer) -> Route:
