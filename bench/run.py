@@ -551,8 +551,8 @@ def main() -> None:
                         help="the checkout whose gateway runs (default: this one)")
     parser.add_argument("--baseline-root", type=Path, default=None,
                         help="another checkout's gateway, driven as base-<case> in the same "
-                             "sittings (A/B a change: git archive <commit> gateway mappings | "
-                             "tar -x -C DIR)")
+                             "sittings (A/B a change: git archive <commit> gateway mappings docs "
+                             "| tar -x -C DIR)")
     parser.add_argument("--profile", choices=["json", "xml", "walk"])
     parser.add_argument("--scaling", action="store_true")
     args = parser.parse_args()
