@@ -23,6 +23,8 @@ from jmespath import functions as jmespath_functions
 from jmespath.visitor import (  # type: ignore[attr-defined]  # private, absent from the stubs
     TreeInterpreter, _equals, _is_actual_number, _is_comparable)
 
+from .functions import truthy
+
 __all__ = ["Compiled", "RequestOptions", "compile_ast", "field_path", "text_comparison"]
 
 Compiled = Callable[[Any, "jmespath.Options | None"], Any]
@@ -181,10 +183,7 @@ def _and(node: dict[str, Any]) -> Compiled:
 
     def both(value: Any, options: Any) -> Any:
         matched = left(value, options)
-        if matched is None or matched is False or (
-                isinstance(matched, (str, list, dict)) and not matched):  # JMESPath false
-            return matched
-        return right(value, options)
+        return right(value, options) if truthy(matched) else matched
     return both
 
 
@@ -193,10 +192,7 @@ def _or(node: dict[str, Any]) -> Compiled:
 
     def either(value: Any, options: Any) -> Any:
         matched = left(value, options)
-        if matched is None or matched is False or (
-                isinstance(matched, (str, list, dict)) and not matched):  # JMESPath false
-            return right(value, options)
-        return matched
+        return matched if truthy(matched) else right(value, options)
     return either
 
 
