@@ -11,13 +11,14 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway.cursors import key_id
 from gateway.server import create_app
 from gateway.state import STATE
-from tests.conftest import AUTH, ROOT, SECRET
+from tests.conftest import AUTH, ROOT, ROUTES, SECRET
 from tests.test_paging_styles import write_config
 
 CLIENTS, RELOADS = 8, 20
@@ -161,3 +162,25 @@ async def test_watching_reloads_when_a_mapping_changes(aiohttp_client, gateway_e
             break
         await asyncio.sleep(0.05)
     assert state.config.sha256 != before
+
+
+def test_a_request_is_authenticated_again_against_a_reloaded_config(gateway_env):
+    """Admission and the pipeline share one authentication per request, kept with the
+    config it was made against: a reload in between (a key removed) is not bypassed."""
+    import dataclasses
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from gateway.errors import Unauthorized
+    from gateway.pipeline import authenticate
+    from tests.conftest import API_KEY
+
+    app = create_app(ROUTES, gateway_env, registry=CollectorRegistry())
+    config = app[STATE].config
+    request = make_mocked_request("GET", "/v1/storeden/chats",
+                                  headers={"Authorization": f"Bearer {API_KEY}"})
+    first = authenticate(request, config)
+    assert authenticate(request, config) is first
+    reloaded = dataclasses.replace(config, consumers={})
+    with pytest.raises(Unauthorized):
+        authenticate(request, reloaded)
