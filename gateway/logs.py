@@ -12,6 +12,7 @@ A client that hangs up mid-request is status 499 (nginx's "client closed request
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -23,7 +24,7 @@ import orjson
 
 from .redaction import Redactor
 
-__all__ = ["JsonFormatter", "configure_logging", "access_line", "ACCESS", "LIBRARY_LOGGERS"]
+__all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging", "access_line", "ACCESS", "LIBRARY_LOGGERS"]
 
 # Loggers of the libraries the gateway runs on: their lines go through the same handler.
 LIBRARY_LOGGERS = ("aiohttp", "asyncio")
@@ -45,17 +46,9 @@ class JsonFormatter(logging.Formatter):
         self._stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        entry = self._head(record.created, record.levelname.lower(), record.name,
+                           record.getMessage())
         redact = self._redact
-        entry: dict[str, Any] = {
-            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": redact(record.name),
-            "msg": redact(record.getMessage()),
-        }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in entry:  # extras never replace these
                 entry[key] = redact(value) if isinstance(value, str) else value
@@ -65,6 +58,29 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = redact(record.exc_text)
         if record.stack_info:
             entry["stack"] = redact(self.formatStack(record.stack_info))
+        return self._dumps(entry)
+
+    def fields_line(self, created: float, level: str, name: str, msg: str,
+                    fields: dict[str, Any]) -> str:
+        """The line `format` writes for a record of these fields (as `extra`), made
+        without the record."""
+        entry = self._head(created, level, name, msg)
+        redact = self._redact
+        for key, value in fields.items():
+            if key not in entry:
+                entry[key] = redact(value) if isinstance(value, str) else value
+        return self._dumps(entry)
+
+    def _head(self, created: float, level: str, name: str, msg: str) -> dict[str, Any]:
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        redact = self._redact
+        return {"ts": f"{self._stamp}.{int((created - second) * 1000):03d}Z", "level": level,
+                "logger": redact(name), "msg": redact(msg)}
+
+    def _dumps(self, entry: dict[str, Any]) -> str:
         try:
             return orjson.dumps(entry, default=self._other).decode()
         except TypeError:
@@ -98,19 +114,84 @@ class _Memo:
         return done
 
 
+class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The gateway's stderr handler. Access lines take a short way in (`write_fields`):
+    no `LogRecord`, and the lines of one event-loop turn are written together, once the
+    turn's callbacks have run — one write(2) for many requests under load. Anything
+    else logged, and `flush()` (logging's shutdown calls it at exit), writes the waiting
+    lines first, so the order of lines is the order of events."""
+
+    formatter: JsonFormatter
+
+    def __init__(self, stream: Any, formatter: JsonFormatter) -> None:
+        super().__init__(stream)
+        self.setFormatter(formatter)
+        self._waiting: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the write is scheduled
+
+    def write_fields(self, level: str, name: str, msg: str, fields: dict[str, Any]) -> None:
+        self._waiting.append(self.formatter.fields_line(time.time(), level, name, msg, fields))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to wait for: now
+            self.write_waiting()
+            return
+        if loop is not self._loop:  # the first line of this turn (or of a new loop)
+            self._loop = loop
+            loop.call_soon(self.write_waiting)
+
+    def write_waiting(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._loop = None
+            if self._waiting:
+                lines, self._waiting = self._waiting, []
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._waiting:
+            self.write_waiting()
+        super().emit(record)
+
+    def flush(self) -> None:
+        if self._waiting:
+            self.write_waiting()
+        super().flush()
+
+
 def access_line(fields: dict[str, Any]) -> None:
-    """The access line of one canonical call, at INFO. The record is made and handed
-    to the logger's handlers directly: `Logger.info` would also look up the caller's
-    file and line in the stack, which no line the gateway writes shows."""
+    """The access line of one canonical call, at INFO. Where the line goes only to the
+    gateway's own handler (as `configure_logging` sets up), it is handed to it directly
+    (`JsonLineHandler.write_fields`); otherwise as a record, like any other: a handler
+    someone added sees every line."""
     if ACCESS.isEnabledFor(logging.INFO):
+        handler = _only_handler()
+        if handler is not None:
+            handler.write_fields("info", ACCESS.name, "request", fields)
+            return
         ACCESS.handle(ACCESS.makeRecord(ACCESS.name, logging.INFO, "", 0, "request", (), None,
                                         extra=fields))
 
 
+def _only_handler() -> JsonLineHandler | None:
+    """The `JsonLineHandler` an access record would reach, if it is the only place it
+    goes and nothing filters it on the way."""
+    parent = ACCESS.parent
+    if ACCESS.handlers or ACCESS.filters or not ACCESS.propagate or parent is None:
+        return None
+    handlers = parent.handlers
+    if len(handlers) != 1 or parent.filters or parent.propagate:
+        return None
+    handler = handlers[0]
+    if (type(handler) is not JsonLineHandler or handler.filters
+            or handler.level > logging.INFO):
+        return None
+    return handler
+
+
 def configure_logging(level: str, redact: Callable[[str], str] | None = None) -> None:
     """JSON lines on stderr for the gateway, aiohttp, asyncio and anything else (root)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(redact))
+    handler = JsonLineHandler(sys.stderr, JsonFormatter(redact))
     for name in ("chat_gateway", *LIBRARY_LOGGERS):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

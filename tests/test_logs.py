@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from gateway.emulators import FAULTS
-from gateway.logs import ACCESS, JsonFormatter, configure_logging
+from gateway.logs import ACCESS, JsonFormatter, access_line, configure_logging
 from gateway.redaction import Redactor
 from gateway.server import create_app
 from gateway.state import STATE
@@ -337,3 +337,78 @@ def test_formatter_memo_is_bounded():
         formatter.format(record)
     assert len(formatter._redact._seen) <= 4096
     assert seen.count("id-9999") == 1 and seen.count("m") >= 2  # cleared once full
+
+
+class _Writes:
+    """A stream that keeps each write(2)-like call apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def lines(self) -> list[dict]:
+        return [json.loads(line) for line in "".join(self.writes).splitlines()]
+
+
+ACCESS_SAMPLE = {"request_id": "r-1", "consumer": "default", "upstream": "storeden",
+                 "operation": "list_chats", "method": "GET", "route": "/v1/{upstream}/chats",
+                 "status": 200, "duration_ms": 1.5, "upstream_calls": 1,
+                 "detail": "echoed s3cret/value", "level": "spoofed", "upstream_status": None}
+
+
+def _handler_with(restore_logging, stream):
+    configure_logging("INFO", redact=Redactor(["s3cret/value"]))
+    [handler] = restore_logging.handlers
+    handler.setStream(stream)
+    return handler
+
+
+def test_the_short_way_writes_the_line_the_formatter_writes(restore_logging):
+    """An access line handed to the gateway's handler directly reads as the same line
+    made from a record: redacted, the formatter's own keys kept."""
+    stream = _Writes()
+    handler = _handler_with(restore_logging, stream)
+    access_line(dict(ACCESS_SAMPLE))  # no running loop: written at once
+    [direct] = stream.lines()
+    record = ACCESS.makeRecord(ACCESS.name, logging.INFO, "", 0, "request", (), None,
+                               extra=dict(ACCESS_SAMPLE))
+    via_record = json.loads(handler.formatter.format(record))
+    assert direct.pop("ts")[:19] == via_record.pop("ts")[:19]  # same second
+    assert direct == via_record
+    assert direct["detail"] == "echoed [redacted]" and direct["level"] == "info"
+
+
+async def test_access_lines_of_one_loop_turn_go_out_in_one_write_and_in_order(restore_logging):
+    stream = _Writes()
+    _handler_with(restore_logging, stream)
+    for n in range(3):
+        access_line({**ACCESS_SAMPLE, "request_id": f"r-{n}"})
+    assert stream.writes == []  # waiting for the end of this turn
+    logging.getLogger("chat_gateway.upstream").warning("after the three")
+    access_line({**ACCESS_SAMPLE, "request_id": "r-3"})
+    await asyncio.sleep(0)
+    assert len(stream.writes) == 3  # the three together, the warning, then r-3
+    assert [line.get("request_id", line["msg"]) for line in stream.lines()] == [
+        "r-0", "r-1", "r-2", "after the three", "r-3"]
+
+
+async def test_waiting_access_lines_are_written_by_flush_at_shutdown(restore_logging):
+    stream = _Writes()
+    handler = _handler_with(restore_logging, stream)
+    access_line(dict(ACCESS_SAMPLE))
+    handler.flush()  # what logging.shutdown() does at exit, before the loop turns again
+    assert [line["request_id"] for line in stream.lines()] == ["r-1"]
+    await asyncio.sleep(0)
+    assert len(stream.lines()) == 1  # written once
+
+
+def test_a_handler_someone_added_sees_every_access_line_as_a_record(restore_logging, logs):
+    configure_logging("INFO")
+    restore_logging.addHandler(logs)
+    access_line(dict(ACCESS_SAMPLE))
+    assert [line["request_id"] for line in logs.lines("chat_gateway.access")] == ["r-1"]
