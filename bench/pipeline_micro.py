@@ -10,7 +10,11 @@ out — aiohttp's HTTP server and client and the sockets — is what the naive p
 too, so this is the part of `run.py`'s CPU µs/request the gateway itself adds. Best of
 several rounds; `--root` measures another checkout.
 
-    python bench/pipeline_micro.py [--root DIR] [--rounds 7] [--calls 300]
+`--shell` measures the shell alone: `pipeline.handle` is swapped for a handler that
+authenticates, names the route and answers a fixed 6 KB page, so what remains is
+aiohttp's router and application, every middleware, the metrics and the access line.
+
+    python bench/pipeline_micro.py [--root DIR] [--rounds 7] [--calls 300] [--shell]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import os
 import sys
 import time
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +44,32 @@ def _answers(case: dict[str, Any], upstream: str) -> list[tuple[str, bytes]]:
     return out
 
 
-async def _measure(root: str, rounds: int, calls: int, cases: list[str] | None) -> None:
+def _shell_only() -> None:
+    """`pipeline.handle` answers a fixed page: the calls measure everything around it."""
+    from aiohttp import web
+
+    server = import_module("gateway.server")
+    state_key = import_module("gateway.state")
+    page = b'{"data":[],"next_cursor":null}' * 200
+
+    async def canned(request: web.Request) -> web.Response:
+        server.authenticate(request, request.app[state_key.STATE].config)
+        request[state_key.ROUTE] = request.match_info["upstream"]
+        request[state_key.OPERATION] = request.match_info.route.name
+        request[state_key.UPSTREAM_CALLS] = 1
+        return web.Response(body=page, content_type="application/json", charset="utf-8")
+
+    server.handle = canned
+
+
+async def _measure(root: str, rounds: int, calls: int, cases: list[str] | None,
+                   shell: bool) -> None:
     sys.path.insert(0, root)
     from aiohttp.test_utils import make_mocked_request
     from yarl import URL
+
+    if shell:
+        _shell_only()
 
     from gateway.gc_tuning import tune_gc
     from gateway.tools.offline import Answer, InProcessGateway, _BufferedResponse, _Pending
@@ -96,7 +123,8 @@ async def _measure(root: str, rounds: int, calls: int, cases: list[str] | None) 
                         response = await gateway.app._handle(template.clone(rel_url=url))
                     best = min(best, (time.process_time() - start) / calls)
                     assert response.status == 200, response.body  # type: ignore[attr-defined]
-                print(f"{name}: {best * 1e6:.0f} µs a call ({case['title']})")
+                what = "the shell of" if shell else "a call"
+                print(f"{name}: {best * 1e6:.0f} µs {what} ({case['title']})")
     finally:
         routes.unlink()
 
@@ -108,15 +136,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--cases", help="e.g. json,walk (default: all)")
+    parser.add_argument("--shell", action="store_true",
+                        help="pipeline.handle answers a fixed page: measure the rest")
     args = parser.parse_args()
     # The access line is part of the cost: written, at INFO, to a sink nobody reads.
-    from importlib import import_module
     sys.path.insert(0, args.root)
     logs = import_module("gateway.logs")
     logs.configure_logging("INFO")
     logging.getLogger("chat_gateway").handlers[0].setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]
     asyncio.run(_measure(args.root, args.rounds, args.calls,
-                         args.cases.split(",") if args.cases else None))
+                         args.cases.split(",") if args.cases else None, args.shell))
 
 
 if __name__ == "__main__":
