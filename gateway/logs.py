@@ -145,8 +145,12 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self._loop = None
             if self._waiting:
                 lines, self._waiting = self._waiting, []
-                self.stream.write("\n".join(lines) + "\n")
-                self.stream.flush()
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except Exception:  # as emit() does: reported on stderr, never raised
+                    self.handleError(logging.makeLogRecord(
+                        {"msg": f"{len(lines)} access line(s) not written"}))
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._waiting:

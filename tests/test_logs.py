@@ -412,3 +412,18 @@ def test_a_handler_someone_added_sees_every_access_line_as_a_record(restore_logg
     restore_logging.addHandler(logs)
     access_line(dict(ACCESS_SAMPLE))
     assert [line["request_id"] for line in logs.lines("chat_gateway.access")] == ["r-1"]
+
+
+class _Broken(_Writes):
+    def write(self, text: str) -> None:
+        raise BrokenPipeError("stderr is gone")
+
+
+async def test_a_stream_that_fails_loses_the_lines_not_the_request(restore_logging, capsys):
+    """Like StreamHandler.emit: a failing stream is reported (logging.raiseExceptions),
+    never raised into the event loop or the request."""
+    _handler_with(restore_logging, _Broken())
+    access_line(dict(ACCESS_SAMPLE))
+    await asyncio.sleep(0)  # the scheduled write fails here, inside the loop
+    logging.getLogger("chat_gateway").warning("still logging")
+    assert "1 access line(s) not written" in capsys.readouterr().err
