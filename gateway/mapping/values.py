@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["CONVERTERS", "format_datetime", "parse_datetime", "ConversionError"]
+__all__ = ["CONVERTERS", "format_datetime", "parse_datetime", "iso_utc", "ConversionError"]
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off", ""}
@@ -51,10 +51,13 @@ def parse_datetime(value: Any, zone: tzinfo, fmt: str | None = None) -> datetime
     return parsed
 
 
-def _epoch(scale: float) -> Callable[[Any, tzinfo, str | None], str | None]:
+def _epoch(scale: int) -> Callable[[Any, tzinfo, str | None], str | None]:
     def convert(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:
         if value is None or value == "":
             return None
+        fast = _epoch_utc(value, scale)
+        if fast is not None:
+            return fast
         try:
             number = float(value)
         except (TypeError, ValueError) as exc:
@@ -63,40 +66,125 @@ def _epoch(scale: float) -> Callable[[Any, tzinfo, str | None], str | None]:
     return convert
 
 
+# Below 2**32 seconds a float's error is under half a microsecond, so the general path's
+# `float(value) / scale` rounds back to the exact count this fast path reads.
+_EPOCH_FAST_SECONDS = 2**32
+_EPOCH = datetime(1970, 1, 1)
+_HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
+
+
+def _epoch_utc(value: Any, scale: int) -> str | None:
+    """What the general epoch path gives for a non-negative whole count (an `int`, or
+    ASCII digits) below 2**32 seconds, read without floats or datetimes: the hour's text
+    is cached. None: the general path decides."""
+    if type(value) is not int:
+        if type(value) is not str or not (len(value) < 20 and value.isascii()
+                                           and value.isdigit()):
+            return None
+        value = int(value)
+    seconds, part = divmod(value, scale)
+    if value < 0 or seconds >= _EPOCH_FAST_SECONDS:
+        return None
+    hour, rest = divmod(seconds, 3600)
+    minute, second = divmod(rest, 60)
+    text = f"{_epoch_hour(hour)}:{_TWO_DIGITS[minute]}:{_TWO_DIGITS[second]}"
+    if part:  # `scale` is a power of ten: `str(scale + part)` holds its digits, zero-padded
+        text += "." + str(scale + part)[1:].rstrip("0")
+    return text + "Z"
+
+
+@lru_cache(maxsize=1024)
+def _epoch_hour(hour: int) -> str:
+    """`YYYY-MM-DDTHH` of the hour that many hours after 1970-01-01T00Z."""
+    return (_EPOCH + timedelta(hours=hour)).isoformat()[:13]
+
+
 def _datetime(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:
     if fmt is None and type(value) is str:
-        fast = _iso_utc(value, zone)
+        fast = iso_utc(value, zone)
         if fast is not None:
             return fast
     parsed = parse_datetime(value, zone, fmt)
     return None if parsed is None else format_datetime(parsed)
 
 
-def _iso_utc(text: str, zone: tzinfo) -> str | None:
+def iso_utc(text: str, zone: tzinfo) -> str | None:
     """What `format_datetime(parse_datetime(text, zone))` gives, for the common ISO text
-    (a time, then `Z`, `+hh:mm`, `+hhmm` or nothing), without the aware datetimes that
-    cost most of it: the wall time is read naive and its offset subtracted. None: the
-    general path decides (and words any error)."""
-    if len(text) < 19:
+    (`YYYY-MM-DD?HH:MM:SS`, a fraction, then `Z`, `+hh:mm`, `+hhmm` or nothing), without
+    the aware datetimes that cost most of it: the wall time is read naive (which checks
+    it); its UTC date and hour come from a cache per (local hour, suffix or zone offset);
+    minutes, seconds and fraction are copied. None: the general path decides (and words
+    any error)."""
+    size = len(text)
+    if size < 19 or text[13] != ":" or text[16] != ":":
         return None
-    if text[-1] == "Z":
-        cut = len(text) - 1
-    elif text[-6] in "+-" and text[-3] == ":":
-        cut = len(text) - 6
-    elif text[-5] in "+-":
-        cut = len(text) - 5
+    if size == 19 or text[19] not in ".,":
+        naive, suffix, fraction = text[:19], text[19:], ""
     else:
-        cut = len(text)
+        if text[-1] == "Z":
+            cut = size - 1
+        elif text[-6] in "+-" and text[-3] == ":":
+            cut = size - 6
+        elif text[-5] in "+-":
+            cut = size - 5
+        else:
+            cut = size
+        naive, suffix, fraction = text[:cut], text[cut:], text[20:cut][:6].rstrip("0")
     try:
-        local = datetime.fromisoformat(text[:cut])
-        offset = zone.utcoffset(local) if cut == len(text) else _offset(text[cut:])
-        if offset is None or local.tzinfo is not None or local.year < 1000:
+        local = datetime.fromisoformat(naive)
+    except ValueError:
+        return None
+    if local.tzinfo is not None:
+        return None
+    key = (text[:13], suffix or zone.utcoffset(local))
+    head = _UTC_HEADS.get(key, _MISSING)
+    if head is _MISSING:
+        head = _remember(key, _utc_head(*key))
+    if head == "":  # an offset of whole minutes: the minute moves too
+        key = (text[:16], key[1])
+        head = _UTC_HEADS.get(key, _MISSING)
+        if head is _MISSING:
+            head = _remember(key, _utc_head(*key))
+    if head is None:
+        return None
+    time = text[len(head):19]
+    return f"{head}{time}.{fraction}Z" if fraction else f"{head}{time}Z"
+
+
+def _utc_head(local: str, offset: str | timedelta | None) -> str | None:
+    """The UTC text of a local `YYYY-MM-DD?HH` (or `…HH:MM`) at `offset` (a suffix such as
+    `+0200` or the zone's offset): "" when the offset moves the minutes of an hour too;
+    None where the general path must decide."""
+    if local[4] != "-" or local[7] != "-":
+        return None
+    if isinstance(offset, str):
+        offset = _offset(offset)
+    if offset is None:
+        return None
+    unit = _HOUR if len(local) == 13 else _MINUTE
+    if offset % unit:
+        return "" if unit is _HOUR else None
+    try:
+        start = datetime.fromisoformat(f"{local[:10]}T{local[11:]}")
+        if start.year < 1000:
             return None
-        utc = local - offset
+        return (start - offset).isoformat()[:len(local)]
     except (ValueError, OverflowError):
         return None
-    iso = utc.isoformat()
-    return (iso.rstrip("0") if utc.microsecond else iso) + "Z"
+
+
+def _remember(key: tuple[str, Any], head: str | None) -> str | None:
+    """Keeps `head` for `key`; the memo forgets everything once it is full."""
+    if len(_UTC_HEADS) >= _MEMO_SIZE:
+        _UTC_HEADS.clear()
+    _UTC_HEADS[key] = head
+    return head
+
+
+_MISSING: Any = object()  # not yet in the memo (None is a value there)
+_MEMO_SIZE = 4096
+_UTC_HEADS: dict[tuple[str, Any], str | None] = {}
 
 
 @lru_cache(maxsize=256)
@@ -168,7 +256,7 @@ CONVERTERS: dict[str, Callable[[Any, tzinfo, str | None], Any]] = {
     "integer": _integer,
     "boolean": _boolean,
     "datetime": _datetime,
-    "epoch_ms": _epoch(1000.0),
-    "epoch_s": _epoch(1.0),
+    "epoch_ms": _epoch(1000),
+    "epoch_s": _epoch(1),
     "list": _list,
 }

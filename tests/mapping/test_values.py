@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -101,7 +101,56 @@ def test_the_fast_date_path_equals_the_general_one(value, zone):
 
 @pytest.mark.parametrize("value", ["2024-03-31 03:30:00", "2024-10-27 03:30:00",
                                    "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00",
-                                   "0999-06-01T12:00:00Z", "1000-01-01T00:30:00+01:00"])
+                                   "0999-06-01T12:00:00Z", "1000-01-01T00:30:00+01:00",
+                                   "2024-01-01T12:30:00,25+01:00", "2024-01-01T12:30:00.000+0100"])
 def test_dates_at_the_edges_read_as_the_general_path_reads_them(value):
     for zone in (KYIV, UTC, ZoneInfo("America/Havana")):
         assert _fast(value, zone) == _general(value, zone)
+
+
+@pytest.mark.parametrize("value", ["2024-03-29 14:45:00", "2024-03-29T14:45:00.25+05:30",
+                                   "2024-03-29T23:45:00-0030", "2024-03-29T00:15:00+0045",
+                                   "1880-01-01T12:00:00", "2024-03-29T14:45:00+01:00:30"])
+def test_offsets_of_minutes_and_seconds_read_as_the_general_path_reads_them(value):
+    for zone in (ZoneInfo("Asia/Kolkata"), KYIV, ZoneInfo("Australia/Lord_Howe")):
+        for _ in range(2):  # the second time from the memo
+            assert _fast(value, zone) == _general(value, zone)
+
+
+def _general_epoch(value: Any, scale: float) -> Any:
+    """The general epoch path (floats and an aware datetime), which the fast one equals."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ConversionError.__name__
+    try:
+        return format_datetime(datetime.fromtimestamp(number / scale, tz=timezone.utc))
+    except (OverflowError, OSError, ValueError) as exc:
+        return type(exc).__name__
+
+
+def _fast_epoch(converter: str, value: Any) -> Any:
+    try:
+        return CONVERTERS[converter](value, UTC, None)
+    except ConversionError:
+        return ConversionError.__name__
+    except (OverflowError, OSError, ValueError) as exc:
+        return type(exc).__name__
+
+
+_COUNTS = st.one_of(
+    st.integers(-10**13, 10**13), st.integers(0, 2**32 * 1000 + 5000),
+    st.integers(2**32 - 5, 2**32 + 5), st.integers(2**32 * 1000 - 5000, 2**32 * 1000 + 5000),
+    st.sampled_from([0, 1, 999, 1000, 1001, 1564661697125, 1564661697000, 10**30]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=st.one_of(_COUNTS, _COUNTS.map(str), _COUNTS.map(lambda n: f"00{n}"),
+                                       st.floats(-1e13, 1e13), st.booleans(),
+                       st.text("0123456789\u0663+-. ", max_size=14)),
+       converter=st.sampled_from(["epoch_ms", "epoch_s"]))
+def test_the_fast_epoch_path_equals_the_general_one(value, converter):
+    if value == "":
+        return  # null, not a count: the table above holds it
+    scale = 1000.0 if converter == "epoch_ms" else 1.0
+    assert _fast_epoch(converter, value) == _general_epoch(value, scale)
