@@ -112,15 +112,16 @@ def _datetime(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:
 def iso_utc(text: str, zone: tzinfo) -> str | None:
     """What `format_datetime(parse_datetime(text, zone))` gives, for the common ISO text
     (`YYYY-MM-DD?HH:MM:SS`, a fraction, then `Z`, `+hh:mm`, `+hhmm` or nothing), without
-    the aware datetimes that cost most of it: the wall time is read naive (which checks
-    it); its UTC date and hour come from a cache per (local hour, suffix or zone offset);
-    minutes, seconds and fraction are copied. None: the general path decides (and words
-    any error)."""
+    the aware datetimes that cost most of it: its UTC date and hour come from a memo per
+    (local hour, suffix or zone offset) that checks them once; minutes and seconds (each
+    below 60) and the fraction (ASCII digits) are checked here and copied. Only a date
+    without a suffix is read whole, for its zone's offset at that time. None: the general
+    path decides (and words any error)."""
     size = len(text)
     if size < 19 or text[13] != ":" or text[16] != ":":
         return None
     if size == 19 or text[19] not in ".,":
-        naive, suffix, fraction = text[:19], text[19:], ""
+        suffix, fraction = text[19:], ""
     else:
         if text[-1] == "Z":
             cut = size - 1
@@ -130,14 +131,20 @@ def iso_utc(text: str, zone: tzinfo) -> str | None:
             cut = size - 5
         else:
             cut = size
-        naive, suffix, fraction = text[:cut], text[cut:], text[20:cut][:6].rstrip("0")
-    try:
-        local = datetime.fromisoformat(naive)
-    except ValueError:
+        suffix, digits = text[cut:], text[20:cut]
+        if not (digits.isdigit() and digits.isascii()):
+            return None
+        fraction = digits[:6].rstrip("0")
+    clock = text[13:19]
+    if clock not in _CLOCK:
         return None
-    if local.tzinfo is not None:
-        return None
-    key = (text[:13], suffix or zone.utcoffset(local))
+    if suffix:
+        key: tuple[str, Any] = (text[:13], suffix)
+    else:
+        try:
+            key = (text[:13], zone.utcoffset(datetime.fromisoformat(text[:19])))
+        except ValueError:
+            return None
     head = _UTC_HEADS.get(key, _MISSING)
     if head is _MISSING:
         head = _remember(key, _utc_head(*key))
@@ -148,27 +155,29 @@ def iso_utc(text: str, zone: tzinfo) -> str | None:
             head = _remember(key, _utc_head(*key))
     if head is None:
         return None
-    time = text[len(head):19]
+    time = clock[len(head) - 13:]
     return f"{head}{time}.{fraction}Z" if fraction else f"{head}{time}Z"
 
 
 def _utc_head(local: str, offset: str | timedelta | None) -> str | None:
     """The UTC text of a local `YYYY-MM-DD?HH` (or `…HH:MM`) at `offset` (a suffix such as
-    `+0200` or the zone's offset): "" when the offset moves the minutes of an hour too;
-    None where the general path must decide."""
+    `+0200`, checked here with the local text, or the zone's offset): "" when the offset
+    moves the minutes of an hour too; None where the general path must decide."""
     if local[4] != "-" or local[7] != "-":
         return None
-    if isinstance(offset, str):
-        offset = _offset(offset)
-    if offset is None:
-        return None
-    unit = _HOUR if len(local) == 13 else _MINUTE
-    if offset % unit:
-        return "" if unit is _HOUR else None
+    probe = local + (":00:00" if len(local) == 13 else ":00")
     try:
-        start = datetime.fromisoformat(f"{local[:10]}T{local[11:]}")
-        if start.year < 1000:
+        if isinstance(offset, str):
+            start = datetime.fromisoformat(probe + offset)
+            offset = start.utcoffset()
+            start = start.replace(tzinfo=None)
+        else:
+            start = datetime.fromisoformat(probe)
+        if offset is None or start.tzinfo is not None or start.year < 1000:
             return None
+        unit = _HOUR if len(local) == 13 else _MINUTE
+        if offset % unit:
+            return "" if unit is _HOUR else None
         return (start - offset).isoformat()[:len(local)]
     except (ValueError, OverflowError):
         return None
@@ -184,16 +193,8 @@ def _remember(key: tuple[str, Any], head: str | None) -> str | None:
 
 _MISSING: Any = object()  # not yet in the memo (None is a value there)
 _MEMO_SIZE = 4096
+_CLOCK = frozenset(f":{minute:02d}:{second:02d}" for minute in range(60) for second in range(60))
 _UTC_HEADS: dict[tuple[str, Any], str | None] = {}
-
-
-@lru_cache(maxsize=256)
-def _offset(suffix: str) -> timedelta | None:
-    """A UTC offset as written after a time (`Z`, `+02:00`, `-0530`), None if it is not one."""
-    try:
-        return datetime.fromisoformat("2000-01-01T00:00:00" + suffix).utcoffset()
-    except ValueError:
-        return None
 
 
 def _string(value: Any, zone: tzinfo, fmt: str | None = None) -> str | None:

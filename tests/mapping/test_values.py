@@ -82,8 +82,11 @@ _ISO = st.builds(
         f"{space}{year:04d}-{month:02d}-{day:02d}{sep}{time}{fraction}{suffix}{tail}"),
     st.sampled_from(["", "", " ", "\t"]), st.integers(1, 9999), st.integers(1, 12),
     st.integers(1, 28), st.sampled_from(["T", " ", "x", "", "t"]),
-    st.sampled_from(["00:00:00", "23:59:59", "03:30:00", "04:30", "12", "24:00:00", "12:3"]),
-    st.one_of(st.just(""), _DIGITS.map(lambda d: "." + d), _DIGITS.map(lambda d: "," + d)),
+    st.sampled_from(["00:00:00", "23:59:59", "03:30:00", "04:30", "12", "24:00:00", "12:3",
+                     "12:60:00", "12:30:60", "12:30:5x", "1\u0663:30:00", "12:\u06630:00",
+                     "12:30:0\u0663", "-1:30:00", "12:+3:00"]),
+    st.one_of(st.just(""), _DIGITS.map(lambda d: "." + d), _DIGITS.map(lambda d: "," + d),
+              st.sampled_from([".", ".\u0663", ".1\u0663", ".12x", "..1"])),
     st.one_of(st.sampled_from(["", "Z", "z", "+00:00", "-00:00", "+14:00", "-23:59", "+05:30",
                                "+0530", "-0800", "+01", "+01:00:30", "+24:00", "+1:00", "Z+01:00",
                                "+01:00+01:00"]),
@@ -102,7 +105,10 @@ def test_the_fast_date_path_equals_the_general_one(value, zone):
 @pytest.mark.parametrize("value", ["2024-03-31 03:30:00", "2024-10-27 03:30:00",
                                    "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00",
                                    "0999-06-01T12:00:00Z", "1000-01-01T00:30:00+01:00",
-                                   "2024-01-01T12:30:00,25+01:00", "2024-01-01T12:30:00.000+0100"])
+                                   "2024-01-01T12:30:00,25+01:00", "2024-01-01T12:30:00.000+0100",
+                                   "2024-01-01T12:60:00+0100", "2024-01-01T12:30:60Z",
+                                   "2024-01-01T12:30:00.\u0663+0100", "2024-02-30T12:30:00Z",
+                                   "2024-01-01T12:30:00+24:00", "2024-01-01T12:30:00.-1+0100"])
 def test_dates_at_the_edges_read_as_the_general_path_reads_them(value):
     for zone in (KYIV, UTC, ZoneInfo("America/Havana")):
         assert _fast(value, zone) == _general(value, zone)
