@@ -92,6 +92,10 @@ async def execute(client: UpstreamClient, call: Call) -> dict[str, Any] | ListRe
 
 def _map(call: Call, record: dict[str, Any], options: jmespath.Options) -> dict[str, Any]:
     resource = call.operation.mapper.map(record, options, call.route.upstream.zone)  # type: ignore[union-attr]
+    return _with_raw(call, resource, record)
+
+
+def _with_raw(call: Call, resource: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     if call.include_raw:
         resource["raw"] = record
     return resource
@@ -120,7 +124,9 @@ class _Pages:
         if not isinstance(records, list):
             raise MappingError("the answer's items are not a list (for XML, name the element "
                                "in the mapping's xml.lists)", stage="map")
-        return [_Record(self._call, r, self._options) for r in records if r is not None]  # type: ignore[misc]
+        mapped = self._call.operation.mapper.bind(self._options, self._call.route.upstream.zone)  # type: ignore[union-attr]
+        return [_Record(self._call, r, self._options, mapped)  # type: ignore[misc]
+                for r in records if r is not None]
 
 
 class _Record:
@@ -128,22 +134,25 @@ class _Record:
     the walk reads (a sort or filter key, an id to resume after) is mapped alone: items a
     page does not serve cost one field each, or nothing."""
 
-    __slots__ = ("_call", "_record", "_options", "_mapped", "_fields")
+    __slots__ = ("_call", "_record", "_options", "_map", "_mapped", "_fields")
 
-    def __init__(self, call: Call, record: dict[str, Any], options: jmespath.Options) -> None:
-        self._call, self._record, self._options = call, record, options
+    def __init__(self, call: Call, record: dict[str, Any], options: jmespath.Options,
+                 mapped: Callable[[Any], dict[str, Any]]) -> None:
+        self._call, self._record, self._options, self._map = call, record, options, mapped
         self._mapped: dict[str, Any] | None = None
-        self._fields: dict[str, Any] = {}
+        self._fields: dict[str, Any] | None = None  # made when a field is read alone
 
     def resolve(self) -> dict[str, Any]:
         if self._mapped is None:
-            self._mapped = _map(self._call, self._record, self._options)
+            self._mapped = _with_raw(self._call, self._map(self._record), self._record)
         return self._mapped
 
     def _read(self, name: str) -> Any:
         """The field alone, or `_WHOLE` when it is not one the mapper reads alone."""
         if self._mapped is not None:
             return _WHOLE
+        if self._fields is None:
+            self._fields = {}
         if name not in self._fields:
             read = self._call.operation.mapper.reader(name)  # type: ignore[union-attr]
             if read is None:

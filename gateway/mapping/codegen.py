@@ -38,7 +38,7 @@ from .compiled import compile_ast, field_path, text_comparison
 from .expressions import Expression, text_of
 from .functions import truthy
 from .nodes import DIRECTIONS, Leaf, ObjectField, media_list, no_id
-from .values import ConversionError
+from .values import BOOLEAN_TEXT, ConversionError, iso_utc
 
 __all__ = ["Generated", "generate"]
 
@@ -64,20 +64,29 @@ class Generated:
     map: Callable[[Any, "jmespath.Options | None", tzinfo], dict[str, Any]]
     readers: dict[str, Mapped]
     source: str
+    # One call's `map` with its request-constant values computed once; None when one of
+    # them fails or is not a plain scalar (then `map` is the one to call, per record).
+    bind: Callable[["jmespath.Options | None", tzinfo], Callable[[Any], dict[str, Any]] | None]
 
 
 class _Writer:
-    """The namespace the generated source runs in, and fresh names for it."""
+    """The namespace the generated source runs in, and fresh names for it. While `hoisted`
+    is a list, expressions that do not read the record are written there instead (the
+    lines `bind` runs once) and read from their local name per record."""
 
     def __init__(self, resource: str) -> None:
         self.count = 0
+        self.hoisted: list[str] | None = None
+        self.constants: list[str] = []
         self.ns: dict[str, Any] = {
             "__builtins__": {"type": type, "str": str, "bool": bool, "list": list, "dict": dict,
-                             "isinstance": isinstance, "AttributeError": AttributeError},
+                             "isinstance": isinstance, "AttributeError": AttributeError,
+                             "int": int, "Exception": Exception},
             "_MappingError": MappingError, "_ConversionError": ConversionError,
             "_JMESPathError": JMESPathError, "_text_of": text_of, "_truthy": truthy,
             "_media_list": media_list, "_DIRECTIONS": DIRECTIONS, "_MISS": _MISS,
-            "_no_id": no_id, "_resource": resource,
+            "_no_id": no_id, "_resource": resource, "_iso_utc": iso_utc,
+            "_FOLDABLE": _FOLDABLE, "_no_get": _no_get, "_BOOLEAN_TEXT": BOOLEAN_TEXT,
         }
 
     def fresh(self, hint: str) -> str:
@@ -99,22 +108,52 @@ class _Writer:
 
 def generate(resource: str, tree: dict[str, Any]) -> Generated:
     writer = _Writer(resource)
-    lines = ["def _map(record, options, zone):"]
-    lines += _indent(_tree(writer, tree, "out"))
-    lines += ['    if out.get("id") in (None, ""):', "        raise _no_id(_resource)",
-              "    return out"]
+    lines = ["def _map(record, options, zone):", *_indent(_body(writer, tree))]
+    lines += ["", *_bind(writer, tree)]
     readers: dict[str, str] = {}
     for name, node in tree.items():
         function = readers[name] = writer.fresh("_read")
         lines += ["", f"def {function}(record, options, zone):"]
-        lines += _indent(_node(writer, node, "value"))
+        lines += _indent([*_GET, *_node(writer, node, "value")])
         if name == "id":
             lines += ['    if value in (None, ""):', "        raise _no_id(_resource)"]
         lines.append("    return value")
     source = "\n".join(lines) + "\n"
     exec(compile(source, f"<generated mapper of a {resource}>", "exec"), writer.ns)
     return Generated(writer.ns["_map"], {name: writer.ns[fn] for name, fn in readers.items()},
-                     source)
+                     source, writer.ns["_bind"])
+
+
+def _body(writer: _Writer, tree: dict[str, Any]) -> list[str]:
+    lines = _tree(writer, tree, "out")
+    lines[-1:-1] = ["if v_id in (None, ''):", "    raise _no_id(_resource)"]
+    return [*_GET, *lines, "return out"]
+
+
+# Each function reads the record's keys through `get`, looked up once: a record that is no
+# object has none (`_no_get`), as `record.get(...)` failing would say.
+_GET = ["try:", "    get = record.get", "except AttributeError:", "    get = _no_get"]
+
+
+def _bind(writer: _Writer, tree: dict[str, Any]) -> list[str]:
+    """`_bind(options, zone)`: the request-constant parts computed once, then `_bound(record)`,
+    the body of `_map` reading them. A constant that fails, or is not a plain scalar (a
+    fresh list or dict per record in the reference), leaves the call to `_map` (None)."""
+    writer.hoisted, writer.constants = [], []
+    body = _body(writer, tree)
+    hoisted, names = writer.hoisted, writer.constants
+    writer.hoisted = None
+    lines = ["def _bind(options, zone):"]
+    if names:
+        check = " or ".join(f"type({name}) not in _FOLDABLE" for name in names)
+        lines += ["    record = None", "    try:", *_indent(_indent(hoisted)),
+                  "    except Exception:", "        return None",
+                  f"    if {check}:", "        return None"]
+    return [*lines, "    def _bound(record):", *_indent(_indent(body)), "    return _bound"]
+
+
+def _no_get(key: Any) -> None:
+    return None
 
 
 def _indent(lines: list[str]) -> list[str]:
@@ -131,9 +170,11 @@ def _tree(writer: _Writer, tree: dict[str, Any], var: str) -> list[str]:
     lines: list[str] = []
     items = []
     for name, node in tree.items():
-        local = writer.fresh("v")
+        local = "v_id" if var == "out" and name == "id" else writer.fresh("v")
         lines += _node(writer, node, local)
         items.append(f"{_field_name(name)}: {local}")
+    if var == "out" and "id" not in tree:
+        lines.append("v_id = None")
     return [*lines, f"{var} = {{{', '.join(items)}}}"]
 
 
@@ -166,9 +207,17 @@ def _part(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> 
     """`node`, a part of `expr`, over the record into `var`: paths, literals, `@`, `&&`,
     `||` and comparisons with a text or null written out; any other form calls its
     closure (a JMESPath error in it fails the whole expression, as `search` has it)."""
+    hoisted = writer.hoisted
+    if hoisted is not None and node["type"] != "literal" and _constant(node):
+        name = writer.fresh("h")
+        writer.hoisted = None  # the hoisted lines themselves compute it
+        hoisted += _part(writer, expr, node, name)
+        writer.hoisted = hoisted
+        writer.constants.append(name)
+        return [f"{var} = {name}"]
     keys = field_path(node)
     if keys is not None:
-        chain = "record" + "".join(f".get({writer.key(key)})" for key in keys)
+        chain = f"get({writer.key(keys[0])})" + "".join(f".get({writer.key(k)})" for k in keys[1:])
         return ["try:", f"    {var} = {chain}", "except AttributeError:", f"    {var} = None"]
     kind = node["type"]
     if kind == "literal":
@@ -195,6 +244,24 @@ def _part(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> 
             "except _JMESPathError as exc:", f"    raise {source}.failure(exc) from exc"]
 
 
+def _constant(node: dict[str, Any]) -> bool:
+    """Whether a part of an expression never reads the record: literals, and functions
+    (`ctx()` reads the call's context), comparisons and logic over them, and what a pipe
+    or `.` applies to such a value."""
+    kind = node["type"]
+    if kind == "literal":
+        return True
+    if kind in ("subexpression", "pipe", "index_expression"):
+        return _constant(node["children"][0])
+    if kind in _OVER_CHILDREN:
+        return all(_constant(child) for child in node["children"])
+    return False
+
+
+_OVER_CHILDREN = {"function_expression", "comparator", "and_expression", "or_expression",
+                  "not_expression"}
+
+
 def _leaf(writer: _Writer, leaf: Leaf, var: str) -> list[str]:
     folded = _fold(leaf)
     if folded is not _MISS:
@@ -215,14 +282,7 @@ def _leaf(writer: _Writer, leaf: Leaf, var: str) -> list[str]:
             lines += [f"    if {var} is _MISS:",
                       f'        raise _MappingError(f"field {{{name}}}: no mapping for upstream '
                       f'value {{{key}!r}}", stage="map")']
-    unchanged = _UNCHANGED.get(leaf.converter, "False").format(v=var)
-    if unchanged != "True":
-        convert = writer.bind(leaf.convert, "cv")
-        fmt = writer.constant(leaf.fmt)
-        lines += [f"if not ({unchanged}):", "    try:",
-                  f"        {var} = {convert}({var}, zone, {fmt})",
-                  "    except _ConversionError as exc:",
-                  f'        raise _MappingError(f"field {{{name}}}: {{exc}}", stage="map") from None']
+    lines += _convert(writer, leaf, var, name)
     if leaf.default is not None:
         lines += [f"if {var} is None:", f"    {var} = {writer.constant(leaf.default)}"]
     if leaf.kind == "direction":
@@ -230,8 +290,36 @@ def _leaf(writer: _Writer, leaf: Leaf, var: str) -> list[str]:
                   f'    raise _MappingError(f"field {{{name}}}: direction {{{var}!r}} is not '
                   f'inbound, outbound or null", stage="map")']
     elif leaf.kind == "media[]":
-        lines.append(f"{var} = _media_list({var}, {name})")
+        lines.append(f"{var} = _media_list({var}, {name}) if {var} else []")
     return lines
+
+
+def _convert(writer: _Writer, leaf: Leaf, var: str, name: str) -> list[str]:
+    """The leaf's converter, called only when the value is not already what it returns;
+    an `int` as text, the usual texts as booleans and ISO dates (values.iso_utc) are
+    converted in place."""
+    unchanged = _UNCHANGED.get(leaf.converter, "False").format(v=var)
+    if unchanged == "True":
+        return []
+    convert = writer.bind(leaf.convert, "cv")
+    fmt = writer.constant(leaf.fmt)
+    call = ["try:", f"    {var} = {convert}({var}, zone, {fmt})",
+            "except _ConversionError as exc:",
+            f'    raise _MappingError(f"field {{{name}}}: {{exc}}", stage="map") from None']
+    if leaf.converter == "string":
+        return [f"if type({var}) is int:", f"    {var} = str({var})",
+                f"elif not ({unchanged}):", *_indent(call)]
+    if leaf.converter == "boolean":
+        return [f"if type({var}) is str and {var} in _BOOLEAN_TEXT:",
+                f"    {var} = _BOOLEAN_TEXT[{var}]",
+                f"elif not ({unchanged}):", *_indent(call)]
+    if leaf.converter == "datetime" and leaf.fmt is None:
+        fast = writer.fresh("iso")
+        return [f"if not ({unchanged}):",
+                f"    {fast} = _iso_utc({var}, zone) if type({var}) is str else None",
+                f"    if {fast} is None:", *_indent(_indent(call)),
+                "    else:", f"        {var} = {fast}"]
+    return [f"if not ({unchanged}):", *_indent(call)]
 
 
 def _fold(leaf: Leaf) -> Any:

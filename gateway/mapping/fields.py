@@ -88,7 +88,8 @@ class ResourceMapper:
     """Builds one canonical resource from one upstream record.
 
     `map(record, options, zone)` is one function generated for this mapping at load time
-    (`codegen.py`); `reader(name)` maps one canonical field alone, for a walk that only
+    (`codegen.py`), `bind(options, zone)` the same for many records of one call;
+    `reader(name)` maps one canonical field alone, for a walk that only
     sorts, filters or compares ids; `map_reference` walks the field tree instead (the
     semantics the generated code is held to)."""
 
@@ -98,12 +99,23 @@ class ResourceMapper:
         self._tree = _compile(RESOURCE_FIELDS[resource], spec, error_at, path, "")
         generated = generate(resource, self._tree)
         self.map: Callable[[Any, jmespath.Options | None, tzinfo], dict[str, Any]] = generated.map
+        self._bind = generated.bind
         self._readers = generated.readers
         self.source = generated.source
 
     def expressions(self) -> list[tuple[tuple[Any, ...], Expression]]:
         """Every expression with its path in the mapping (for check-time variable checks)."""
         return list(_expressions(self._tree))
+
+    def bind(self, options: jmespath.Options | None,
+             zone: tzinfo) -> Callable[[Any], dict[str, Any]]:
+        """`map` for the records of one call (one page): what does not read the record
+        (`ctx()` values) is computed once, here, instead of per record."""
+        bound = self._bind(options, zone)
+        if bound is not None:
+            return bound
+        mapped = self.map
+        return lambda record: mapped(record, options, zone)
 
     def reader(self, name: str) -> FieldReader | None:
         """One canonical field of a record, mapped alone (None: not a field of it); the

@@ -7,10 +7,13 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["CONVERTERS", "format_datetime", "parse_datetime", "iso_utc", "ConversionError"]
+__all__ = ["CONVERTERS", "BOOLEAN_TEXT", "format_datetime", "parse_datetime", "iso_utc",
+           "ConversionError"]
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off", ""}
+# What `boolean` gives for these exact texts (generated mappers read them in place).
+BOOLEAN_TEXT = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 
 class ConversionError(ValueError):

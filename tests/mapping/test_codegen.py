@@ -119,8 +119,9 @@ def _read_reference(mapper: ResourceMapper, name: str, record: Any) -> Any:
 def test_generated_mapper_equals_the_reference(label, mapper, data):
     record = data.draw(_records(mapper))
     options = options_for(CONTEXT)
-    assert (_outcome(mapper.map, record, options, ZONE)
-            == _outcome(mapper.map_reference, record, options, ZONE))
+    expected = _outcome(mapper.map_reference, record, options, ZONE)
+    assert _outcome(mapper.map, record, options, ZONE) == expected
+    assert _outcome(mapper.bind(options, ZONE), record) == expected
     for name in mapper._tree:
         assert (_outcome(mapper.reader(name), record, options, ZONE)  # type: ignore[arg-type]
                 == _outcome(_read_reference, mapper, name, record)), name
@@ -152,10 +153,63 @@ MESSAGE_FIELDS = {
         "nested"])
 def test_failures_read_as_they_always_did(record, message):
     mapper = ResourceMapper("message", MESSAGE_FIELDS, _error_at, ())
-    for mapping in (mapper.map, mapper.map_reference):
+    bound = mapper.bind(options_for(CONTEXT), ZONE)
+    for mapping in (mapper.map, mapper.map_reference, lambda r, *_: bound(r)):
         with pytest.raises(MappingError) as caught:
             mapping(record, options_for(CONTEXT), ZONE)
         assert str(caught.value) == message and caught.value.stage == "map"
+
+
+@pytest.mark.parametrize("fields", [
+    {"chat_id": "ctx('chat_id')", "text": "ctx('body.text')"},
+    {"text": "ctx('body')"},                                    # a dict: fails per record
+    {"text": {"from": "ctx('steps.chat')", "as": "any"}},       # not a scalar: not shared
+    {"text": "ctx(`1`)"},                                       # JMESPath's own error
+    {"text": "ctx('nothing.here')", "type": "ctx('message_id')"},
+    {"direction": "ctx('chat_id') == 'C1' && 'inbound' || 'outbound'"},
+    {"direction": "ctx('chat_id') == 'C2' && 'inbound' || d"},
+    {"direction": {"from": "ctx('body.text')", "map": {"hi": "sideways"}}},
+    {"sender": {"when": "ctx('steps.chat.contact')", "id": "ctx('steps.chat.contact.id')",
+                "name": "s.name"}},
+    {"sent_at": {"from": "join('', [ctx('chat_id'), '9'])", "as": "epoch_s"}},
+], ids=["scalars", "dict", "any", "jmespath-error", "nulls", "logic", "logic-and-record",
+        "table", "object", "function"])
+def test_request_constants_computed_once_map_as_the_reference(fields):
+    mapper = ResourceMapper("message", {"id": "id", **fields}, _error_at, ())
+    options = options_for(CONTEXT)
+    bound = mapper.bind(options, ZONE)
+    for record in ({"id": "1", "d": "inbound", "s": {"name": "N"}}, {"id": 2}, {}, [], None):
+        assert _outcome(bound, record) == _outcome(mapper.map_reference, record, options, ZONE)
+
+
+@pytest.mark.parametrize("value", ["true", "1", "yes", "y", "on", "false", "0", "no", "n",
+                                   "off", "", " 1", "TRUE", "No", "482", "maybe", 1, 0, 2.5,
+                                   True, None, 49077, -1])
+def test_values_converted_in_place_read_as_their_converters_read_them(value):
+    fields = {"id": "id", "read": "v", "text": "v", "chat_id": {"from": "v", "as": "integer"}}
+    mapper = ResourceMapper("message", fields, _error_at, ())
+    options = options_for(CONTEXT)
+    for record in ({"id": "1", "v": value}, {"id": "1", "v": [value]}):
+        expected = _outcome(mapper.map_reference, record, options, ZONE)
+        assert _outcome(mapper.map, record, options, ZONE) == expected
+        assert _outcome(mapper.bind(options, ZONE), record) == expected
+
+
+def test_a_bound_mapper_shares_no_fresh_object_between_records():
+    mapper = ResourceMapper("message", {"id": "id", "text": {"from": "to_array(ctx('chat_id'))", "as": "any"}},
+                            _error_at, ())
+    bound = mapper.bind(options_for(CONTEXT), ZONE)
+    first, second = bound({"id": "1"}), bound({"id": "2"})
+    assert first["text"] == second["text"] == ["C1"] and first["text"] is not second["text"]
+
+
+def test_a_bound_mapper_reads_the_context_once():
+    mapper = ResourceMapper("message", {"id": "id", "chat_id": "ctx('chat_id')"}, _error_at, ())
+    context = dict(CONTEXT)
+    bound = mapper.bind(options_for(context), ZONE)
+    context["chat_id"] = "changed"
+    assert bound({"id": "1"})["chat_id"] == "C1"
+    assert mapper.map({"id": "1"}, options_for(context), ZONE)["chat_id"] == "changed"
 
 
 HOSTILE = ["'\"); __import__('os').system('false') #", "a\nb", "\\", "}{", "__import__",
