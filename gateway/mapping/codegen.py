@@ -205,8 +205,9 @@ def _expression(writer: _Writer, expr: Expression, var: str) -> list[str]:
 
 def _part(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> list[str]:
     """`node`, a part of `expr`, over the record into `var`: paths, literals, `@`, `&&`,
-    `||` and comparisons with a text or null written out; any other form calls its
-    closure (a JMESPath error in it fails the whole expression, as `search` has it)."""
+    `||`, comparisons with a text or null and multi-selects written out; any other form
+    calls its closure (a JMESPath error in it fails the whole expression, as `search`
+    has it). What does not read the record is hoisted while `writer.hoisted` is on."""
     hoisted = writer.hoisted
     if hoisted is not None and node["type"] != "literal" and _constant(node):
         name = writer.fresh("h")
@@ -238,10 +239,35 @@ def _part(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> 
         other, text = writer.fresh("x"), writer.constant(compared[1])
         test = f"{other} == {text}" if node["value"] == "eq" else f"not {other} == {text}"
         return [*_part(writer, expr, compared[0], other), f"{var} = {test}"]
+    if kind in ("multi_select_list", "multi_select_dict"):
+        return _select(writer, expr, node, var)
+    return _closure(writer, expr, node, var)
+
+
+def _closure(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> list[str]:
     closure = writer.bind(expr.compiled if node is expr.ast else compile_ast(node), "f")
     source = writer.bind(expr, "e")
     return ["try:", f"    {var} = {closure}(record, options)",
             "except _JMESPathError as exc:", f"    raise {source}.failure(exc) from exc"]
+
+
+def _select(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> list[str]:
+    """`[a, b]` or `{k: a}` over the record, built in place (null over a null record, as
+    JMESPath has it); a hash goes through its closure when the options ask for another
+    dict class."""
+    parts: list[str] = []
+    items = []
+    hashed = node["type"] == "multi_select_dict"
+    for child in node["children"]:
+        local = writer.fresh("s")
+        parts += _part(writer, expr, child["children"][0] if hashed else child, local)
+        items.append(f"{writer.key(child['value'])}: {local}" if hashed else local)
+    built = f"{{{', '.join(items)}}}" if hashed else f"[{', '.join(items)}]"
+    lines = ["if record is None:", f"    {var} = None"]
+    if hashed:
+        lines += ["elif options is not None and options.dict_cls is not None:",
+                  *_indent(_closure(writer, expr, node, var))]
+    return [*lines, "else:", *_indent(parts), f"    {var} = {built}"]
 
 
 def _constant(node: dict[str, Any]) -> bool:

@@ -9,10 +9,12 @@ exception with the same message and stage. Data a mapping holds stays data.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jmespath
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -190,6 +192,19 @@ def test_values_converted_in_place_read_as_their_converters_read_them(value):
     mapper = ResourceMapper("message", fields, _error_at, ())
     options = options_for(CONTEXT)
     for record in ({"id": "1", "v": value}, {"id": "1", "v": [value]}):
+        expected = _outcome(mapper.map_reference, record, options, ZONE)
+        assert _outcome(mapper.map, record, options, ZONE) == expected
+        assert _outcome(mapper.bind(options, ZONE), record) == expected
+
+
+@pytest.mark.parametrize("dict_cls", [None, OrderedDict])
+def test_multi_selects_written_out_read_as_jmespath_reads_them(dict_cls):
+    fields = {"id": {"const": "k"}, "text": {"from": "{a: a, b: [b, `1`, a.x], a: b}", "as": "any"},
+              "media": "a && [{url: a, type: b == 'p' && 'image' || b}] || `[]`"}
+    mapper = ResourceMapper("message", fields, _error_at, ())
+    options = jmespath.Options(dict_cls=dict_cls, custom_functions=options_for(CONTEXT).custom_functions)
+    for record in ({"id": "1", "a": "u", "b": "p"}, {"id": "1", "a": {"x": 2}}, {"id": "1"},
+                   {"id": "1", "a": "u", "b": {}}, None, [1]):
         expected = _outcome(mapper.map_reference, record, options, ZONE)
         assert _outcome(mapper.map, record, options, ZONE) == expected
         assert _outcome(mapper.bind(options, ZONE), record) == expected
