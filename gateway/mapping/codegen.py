@@ -7,9 +7,12 @@ that builds the canonical dict in one go, and one reader per top-level canonical
 private namespace. What the generated code does, field by field (`nodes.Leaf.apply`, the
 reference, says the same one step at a time):
 
-- a plain field path (`a.b.c`) is a `.get` chain read in place (a non-object on the way
-  is null, as JMESPath has it), and so are literals, `@`, `&&`, `||` and comparisons
-  with a text or null; any other form calls its compiled closure;
+- a plain field path (`a.b.c`) is read by `.get` once per function, each prefix once,
+  at its top (a non-object on the way is null, as JMESPath has it); literals, `@`, `&&`,
+  `||`, multi-selects and comparisons with a text or null are written out; any other
+  form calls its compiled closure;
+- parts that never read the record (`ctx()`, functions of literals) are computed once
+  per page by `_bind(options, zone)`, which returns the per-record `_bound(record)`;
 - constants are folded when the whole leaf is (a constant that fails still fails per
   record, with its message);
 - a `map:` table is one dict lookup; a converter is called only when the value is not
@@ -78,6 +81,10 @@ class _Writer:
         self.count = 0
         self.hoisted: list[str] | None = None
         self.constants: list[str] = []
+        # The function being written reads each field path (and its prefixes) once, at
+        # its top: path -> local name, and the lines that read them.
+        self.paths: dict[tuple[str, ...], str] = {}
+        self.reads: list[str] = []
         self.ns: dict[str, Any] = {
             "__builtins__": {"type": type, "str": str, "bool": bool, "list": list, "dict": dict,
                              "isinstance": isinstance, "AttributeError": AttributeError,
@@ -114,7 +121,7 @@ def generate(resource: str, tree: dict[str, Any]) -> Generated:
     for name, node in tree.items():
         function = readers[name] = writer.fresh("_read")
         lines += ["", f"def {function}(record, options, zone):"]
-        lines += _indent([*_GET, *_node(writer, node, "value")])
+        lines += _indent(_reading(writer, _node(writer, node, "value")))
         if name == "id":
             lines += ['    if value in (None, ""):', "        raise _no_id(_resource)"]
         lines.append("    return value")
@@ -127,7 +134,28 @@ def generate(resource: str, tree: dict[str, Any]) -> Generated:
 def _body(writer: _Writer, tree: dict[str, Any]) -> list[str]:
     lines = _tree(writer, tree, "out")
     lines[-1:-1] = ["if v_id in (None, ''):", "    raise _no_id(_resource)"]
-    return [*_GET, *lines, "return out"]
+    return _reading(writer, [*lines, "return out"])
+
+
+def _reading(writer: _Writer, body: list[str]) -> list[str]:
+    """`body` after the reads of every field path it uses (pure lookups: reading one the
+    body's branches then skip changes nothing), which starts the next function afresh."""
+    reads = writer.reads
+    writer.paths, writer.reads = {}, []
+    return [*_GET, *reads, *body]
+
+
+def _read_path(writer: _Writer, keys: tuple[str, ...]) -> str:
+    """The local holding the record's `keys` path (null past a non-object, as JMESPath
+    has it), each prefix read once per function."""
+    for end in range(1, len(keys) + 1):
+        if keys[:end] not in writer.paths:
+            local = writer.paths[keys[:end]] = writer.fresh("p")
+            key = writer.key(keys[end - 1])
+            source = "get" if end == 1 else f"{writer.paths[keys[:end - 1]]}.get"
+            writer.reads += ["try:", f"    {local} = {source}({key})",
+                             "except AttributeError:", f"    {local} = None"]
+    return writer.paths[keys]
 
 
 # Each function reads the record's keys through `get`, looked up once: a record that is no
@@ -218,8 +246,7 @@ def _part(writer: _Writer, expr: Expression, node: dict[str, Any], var: str) -> 
         return [f"{var} = {name}"]
     keys = field_path(node)
     if keys is not None:
-        chain = f"get({writer.key(keys[0])})" + "".join(f".get({writer.key(k)})" for k in keys[1:])
-        return ["try:", f"    {var} = {chain}", "except AttributeError:", f"    {var} = None"]
+        return [f"{var} = {_read_path(writer, keys)}"]
     kind = node["type"]
     if kind == "literal":
         return [f"{var} = {writer.constant(node['value'])}"]
