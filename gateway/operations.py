@@ -278,6 +278,8 @@ def is_dot_segment(text: str) -> bool:
 
 
 def _dot_segment(path: str) -> bool:
+    if "." not in path and "%" not in path:  # nearly every path: no segment can be one
+        return False
     return any(is_dot_segment(segment) for segment in path.split("/"))
 
 

@@ -100,6 +100,7 @@ class UpstreamClient:
         self._max_body = max_body_bytes
         self._wall_clock = wall_clock  # reads HTTP-date Retry-After values
         self._max_retry_after = max_retry_after
+        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
         self.breakers = breakers or Breakers(metrics, clock)
         self._chain: Next = DeadlineLayer(BreakerLayer(
             RetryLayer(self._attempt, metrics, random=random, sleep=sleep,
@@ -180,8 +181,7 @@ class UpstreamClient:
 
     async def _exchange(self, upstream: UpstreamSpec, request: OutboundRequest, seconds: float,
                         budget: Budget) -> tuple[int, str, Any, bytes]:
-        timeout = aiohttp.ClientTimeout(total=seconds,
-                                        sock_connect=min(seconds, upstream.connect_timeout))
+        timeout = self._timeout(upstream, seconds)
         try:
             async with self._session.request(request.method, request.url, headers=request.headers,
                                              data=request.data, timeout=timeout,
@@ -206,6 +206,17 @@ class UpstreamClient:
                                 f"{type(exc).__name__}") from None
         except aiohttp.ClientResponseError as exc:
             raise UpstreamDisconnected(f"{upstream.name} sent an invalid HTTP answer: {exc.message}") from None
+
+    def _timeout(self, upstream: UpstreamSpec, seconds: float) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for one attempt. Most attempts get the upstream's whole
+        timeout: that one is made once per configured (timeout, connect timeout)."""
+        if seconds != upstream.total_timeout:  # what is left of the deadline: this call's
+            return _client_timeout(seconds, upstream.connect_timeout)
+        key = (seconds, upstream.connect_timeout)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = self._timeouts[key] = _client_timeout(*key)
+        return timeout
 
     async def _read(self, upstream: UpstreamSpec, response: aiohttp.ClientResponse) -> bytes:
         length = response.content_length
@@ -267,6 +278,10 @@ class UpstreamClient:
         if answer == 502 and outcome == "envelope_error":
             raise UpstreamRefused(detail)
         raise problem(detail, outcome=outcome)
+
+
+def _client_timeout(seconds: float, connect: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds, connect))
 
 
 def _rule(rules: tuple[ErrorRule, ...], status: int, data: Any, options: Any, *,

@@ -41,6 +41,7 @@ class CircuitBreaker:
         self._on_change = on_change
         self._consecutive = 0
         self._window: deque[bool] = deque()  # True: a failure
+        self._failures = 0  # how many True in the window, kept as it moves
         self._opened_at = 0.0
         self._probing = False
 
@@ -63,9 +64,10 @@ class CircuitBreaker:
             return
         self._consecutive = self._consecutive + 1 if failed else 0
         self._window.append(failed)
+        self._failures += failed
         while len(self._window) > settings.window:
-            self._window.popleft()
-        failures = sum(self._window)
+            self._failures -= self._window.popleft()
+        failures = self._failures
         if self.state == CLOSED and (
                 self._consecutive >= settings.consecutive_failures
                 or (len(self._window) >= settings.min_calls
@@ -83,6 +85,7 @@ class CircuitBreaker:
     def _close(self) -> None:
         self._consecutive = 0
         self._window.clear()
+        self._failures = 0
         self._set(CLOSED)
 
     def _set(self, state: int) -> None:

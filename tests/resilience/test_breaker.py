@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.config.model import BreakerSettings
 from gateway.emulators import FAULTS
@@ -122,3 +124,29 @@ async def test_timeouts_open_it(make_gateway, emulators):
         assert (await gateway.get("/v1/hapihub/chats/room-001", headers=AUTH)).status == 504
     response = await gateway.get("/v1/hapihub/chats/room-001", headers=AUTH)
     assert response.status == 503
+
+
+@given(st.lists(st.booleans(), max_size=60), st.integers(2, 6), st.integers(1, 12),
+       st.integers(1, 12), st.sampled_from([0.2, 0.5, 0.75, 1.0]))
+def test_it_opens_exactly_when_the_rules_say(outcomes, consecutive, window, min_calls, ratio):
+    """Against the rules written out plainly over a list: the last `window` outcomes, the
+    failures among them, the run of failures; a probe that succeeds starts afresh."""
+    settings = BreakerSettings(consecutive_failures=consecutive, failure_ratio=ratio,
+                               window=window, min_calls=min_calls, cooldown_seconds=10)
+    clock = FakeClock()
+    b, _ = breaker(clock)
+    seen: list[bool] = []
+    for failed in outcomes:
+        if b.state == OPEN:  # cool down, then a successful probe closes it
+            clock.now += 10
+            assert b.admit(settings) and b.state == HALF_OPEN
+            b.record(False, settings)
+            seen = []
+        assert b.admit(settings)
+        b.record(failed, settings)
+        seen.append(failed)
+        last = seen[-window:]
+        run_ = len(seen) - len("".join("F" if f else "S" for f in seen).rstrip("F"))
+        opens = run_ >= consecutive or (len(last) >= min_calls
+                                        and sum(last) / len(last) >= ratio)
+        assert b.state == (OPEN if opens else CLOSED), (seen, b.state)
