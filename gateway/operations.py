@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from .config.model import BodySpec, OperationSpec, RequestSpec, Resilience, Route
 from .errors import MappingError, NotFound
-from .mapping.codecs import ENCODERS
+from .mapping.codecs import ENCODERS, LazyElement, LazyPaths
 from .exchange import Answer, Extra
 from .mapping.expressions import Expression, TemplateTree, options_for
 from .paginators import walk
@@ -110,8 +110,10 @@ class _Pages:
         self._context, self._options = context, options
 
     async def fetch(self, extra: Extra | None = None, url: str | None = None) -> Answer:
+        lazy = self._call.operation.lazy_items
         answer: Answer = await _send(self._client, self._call, self._request, self._context,
-                                     self._options, extra=extra, link=url, with_headers=True)
+                                     self._options, extra=extra, link=url, with_headers=True,
+                                     lazy=None if lazy is None else lazy.paths)
         return answer
 
     def search(self, expression: Expression, body: Any) -> Any:
@@ -136,7 +138,7 @@ class _Record:
 
     __slots__ = ("_call", "_record", "_options", "_map", "_mapped", "_fields")
 
-    def __init__(self, call: Call, record: dict[str, Any], options: jmespath.Options,
+    def __init__(self, call: Call, record: Any, options: jmespath.Options,
                  mapped: Callable[[Any], dict[str, Any]]) -> None:
         self._call, self._record, self._options, self._map = call, record, options, mapped
         self._mapped: dict[str, Any] | None = None
@@ -144,8 +146,24 @@ class _Record:
 
     def resolve(self) -> dict[str, Any]:
         if self._mapped is None:
-            self._mapped = _with_raw(self._call, self._map(self._record), self._record)
+            record = self._whole()
+            self._mapped = _with_raw(self._call, self._map(record), record)
         return self._mapped
+
+    def _whole(self) -> Any:
+        """The record as the eager XML reader would give it (read now if left unread)."""
+        if type(self._record) is LazyElement:
+            self._record = self._record.read()
+        return self._record
+
+    def _alone(self, name: str) -> Any:
+        """What reading `name` alone needs of the record: only its children that field
+        reads, when the record is unread and those can be told."""
+        record = self._record
+        if type(record) is LazyElement:
+            keys = self._call.operation.lazy_items.field_keys.get(name)
+            return record.fields(keys) if keys is not None else self._whole()
+        return record
 
     def _read(self, name: str) -> Any:
         """The field alone, or `_WHOLE` when it is not one the mapper reads alone."""
@@ -157,7 +175,8 @@ class _Record:
             read = self._call.operation.mapper.reader(name)  # type: ignore[union-attr]
             if read is None:
                 return _WHOLE
-            self._fields[name] = read(self._record, self._options, self._call.route.upstream.zone)
+            self._fields[name] = read(self._alone(name), self._options,
+                                      self._call.route.upstream.zone)
         return self._fields[name]
 
     def __getitem__(self, name: str) -> Any:
@@ -217,7 +236,7 @@ _FILTERS: dict[str, Callable[[dict[str, Any], Any], bool]] = {
 async def _send(client: UpstreamClient, call: Call, request: RequestSpec, context: dict[str, Any],
                 options: jmespath.Options, extra: Extra | None = None,
                 link: str | None = None, with_headers: bool = False,
-                reads_answer: bool = True) -> Any:
+                reads_answer: bool = True, lazy: LazyPaths | None = None) -> Any:
     extra = extra or Extra()
     upstream = call.route.upstream
     if link is not None:
@@ -259,7 +278,7 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
     return await client.call(upstream, call.operation.name, OutboundRequest(
         request.method, url, dict(headers), data, request.format, options=options,
         idempotent=request.idempotent, reads_answer=reads_answer,
-        blame="body" if call.body is not None else None),
+        blame="body" if call.body is not None else None, lazy=lazy),
         call.budget, call.policy, call.request_id, with_headers=with_headers)
 
 

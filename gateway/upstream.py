@@ -71,6 +71,7 @@ class OutboundRequest:
     idempotent: bool = False  # declared by the mapping: may be retried even as POST/PATCH
     reads_answer: bool = True  # False: an empty 2xx body is a success (a 204 operation)
     blame: str | None = None  # the canonical field an upstream 400 blames, if no rule says
+    lazy: Any = None  # a 2xx XML answer's record elements left unread (codecs.LazyPaths)
 
 
 def same_origin(upstream: UpstreamSpec, url: URL) -> bool:
@@ -244,7 +245,8 @@ class UpstreamClient:
                     raise MappingError(f"{upstream.name} answered {status} with an empty body",
                                        stage="decode")
                 return None
-            data = decode_body(body, content_type, request.format, upstream.xml_lists)
+            data = decode_body(body, content_type, request.format, upstream.xml_lists,
+                               request.lazy)
             failed = upstream.failure is not None and _truthy(
                 upstream.failure.search(data, request.options))
             rule = _rule(upstream.error_rules, status, data, request.options,

@@ -7,6 +7,7 @@ canonical field, the paging and auth styles, and the variables each expression r
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +19,7 @@ from ..errors import ConfigError
 from ..mapping.auth import Render, build_auth
 from ..mapping.expressions import Expression, ExpressionError, Template, TemplateTree
 from ..mapping.fields import ResourceMapper
+from ..mapping.lazyxml import lazy_items
 from ..mapping.variables import Scope, check_reads, ctx_reads, template_reads
 from ..paginators import PAGINATORS, Paginator, build_paginator
 from .model import BodySpec, ErrorRule, OperationSpec, RequestSpec, StepSpec, UpstreamSpec
@@ -57,7 +59,7 @@ def compile_upstream(name: str, settings: dict[str, Any], mapping: Source,
     def expr(path: tuple[Any, ...], text: str | None) -> Expression | None:
         return compiler.expression(path, text, upstream_scope)
 
-    return UpstreamSpec(
+    upstream = UpstreamSpec(
         name=name,
         base_url=base_url,
         mapping_file=mapping.file,
@@ -79,6 +81,11 @@ def compile_upstream(name: str, settings: dict[str, Any], mapping: Source,
                     if not under(bad, ("operations", op))
                     and (compiled := compiler.operation(op, spec, fmt)) is not None},
     )
+    on_answer = [upstream.error_detail, upstream.failure, *(r.when for r in upstream.error_rules)]
+    for op, operation in upstream.operations.items():
+        upstream.operations[op] = replace(operation, lazy_items=lazy_items(
+            operation, on_answer, upstream.xml_lists))
+    return upstream
 
 
 def _auth_renderer(mapping: Source, context: dict[str, Any]) -> Render:

@@ -61,6 +61,7 @@ class OperationSpec:
     filters: dict[str, str]  # canonical filter -> native | gateway
     after: str  # native | gateway
     max_media: int = 0  # send_message: media items the upstream takes; more is a 400
+    lazy_items: Any = None  # a `LazyItems`: its XML records are read when used
 
 
 @dataclass(frozen=True)

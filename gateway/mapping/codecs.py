@@ -22,7 +22,7 @@ from lxml import etree
 from ..errors import MappingError
 from .expressions import text_of
 
-__all__ = ["DECODERS", "ENCODERS", "ENCODER_KEYS", "decode_body", "decode_json", "decode_xml",
+__all__ = ["DECODERS", "LazyElement", "LazyPaths", "ENCODERS", "ENCODER_KEYS", "decode_body", "decode_json", "decode_xml",
            "encode_json", "encode_form", "encode_xml", "media_type_format"]
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
@@ -47,7 +47,9 @@ def decode_json(body: bytes, lists: Collection[str] = ()) -> Any:
         raise MappingError(f"answer is not valid JSON: {exc}", stage="decode") from None
 
 
-def decode_xml(body: bytes, lists: Collection[str] = ()) -> Any:
+def decode_xml(body: bytes, lists: Collection[str] = (), lazy: LazyPaths | None = None) -> Any:
+    """`lazy` (a tree of local names, None at its leaves) leaves the elements of the
+    declared list it leads to unread: each is a `LazyElement` its consumer reads."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=False, remove_comments=True, remove_pis=True)
     try:
@@ -59,7 +61,32 @@ def decode_xml(body: bytes, lists: Collection[str] = ()) -> Any:
     attributes = root.items()
     if attributes and _NIL_TRUE in attributes:
         return None
-    return _XmlReader(frozenset(lists)).read(root, attributes)
+    return _XmlReader(frozenset(lists), root if lazy else None).read(root, attributes, lazy)
+
+
+LazyPaths = dict[str, "LazyPaths | None"]
+
+
+class LazyElement:
+    """One record element left unread — one whose first child is an element, so never
+    read as null or text: `read()` gives exactly the object the eager reader would have; `fields(names)` only its children of those local names (a dict whose
+    values are the eager ones, for readers that look up only those names)."""
+
+    __slots__ = ("_element", "_reader")
+
+    def __init__(self, element: Any, reader: _XmlReader) -> None:
+        self._element, self._reader = element, reader
+
+    def read(self) -> Any:
+        return self._reader.read(self._element, self._element.items())
+
+    def fields(self, names: frozenset[str]) -> dict[str, Any]:
+        children = self._reader.children_named(self._element, names)
+        value = self._reader.read(self._element, (), None, children)
+        if type(value) is not dict:
+            return {}
+        value.pop("#text", None)  # the element's own text: not a child's
+        return value
 
 
 class _XmlReader:
@@ -69,32 +96,60 @@ class _XmlReader:
     test, a leaf's text read in its parent's loop — and `{ns}name` tags map to their
     local name, and whether it is a declared list, once per distinct tag."""
 
-    __slots__ = ("_lists", "_names")
+    __slots__ = ("_lists", "_names", "_root", "_named")
 
-    def __init__(self, lists: frozenset[str]) -> None:
-        self._lists = lists
+    def __init__(self, lists: frozenset[str], root: Any = None) -> None:
+        self._lists, self._root = lists, root
         self._names: dict[str, tuple[str, bool]] = {}
+        self._named: dict[frozenset[str], dict[Any, list[Any]]] = {}
+
+    def children_named(self, elem: Any, names: frozenset[str]) -> Any:
+        """`elem`'s children of those local names, in order. Found for every element of
+        the document in one walk (lxml matches the names in C; asking each element would
+        build a matcher each time): a sort reads the same field of every record."""
+        parents = self._named.get(names)
+        if parents is None:
+            parents = self._named[names] = {}
+            for child in self._root.iter(*["{*}" + name for name in names]):
+                parent = child.getparent()  # the very proxy a LazyElement holds
+                siblings = parents.get(parent)
+                if siblings is None:
+                    parents[parent] = [child]
+                else:
+                    siblings.append(child)
+        return parents.get(elem, ())
 
     def _name(self, tag: str) -> tuple[str, bool]:
         name = tag[tag.index("}") + 1:] if tag[:1] == "{" else tag
         entry = self._names[tag] = (name, name in self._lists)
         return entry
 
-    def read(self, elem: Any, attributes: list[tuple[str, str]]) -> Any:
-        """`elem`'s value; the caller has read its `attributes` and ruled out `i:nil`."""
+    def read(self, elem: Any, attributes: Any, lazy: LazyPaths | None = None,
+             children: Any = None) -> Any:
+        """`elem`'s value; the caller has read its `attributes` and ruled out `i:nil`.
+        Children named in `lazy` are read by it (see `decode_xml`); `children`, when
+        given, are the only ones read."""
         out: dict[str, Any] = {}
         names, read = self._names, self.read
         for key, attribute in attributes:
             if not key.startswith(_XSI_PREFIX):
                 out["@" + (names.get(key) or self._name(key))[0]] = attribute
-        for child in elem.getchildren():
+        for child in elem.getchildren() if children is None else children:
             tag = child.tag
             if type(tag) is not str:  # an entity reference left unresolved
                 continue
             name, listed = names.get(tag) or self._name(tag)
             child_attributes = child.items()
             value: Any
-            if child_attributes:
+            if lazy is not None and name in lazy:
+                inner = lazy[name]
+                if child_attributes and _NIL_TRUE in child_attributes:
+                    value = None
+                elif inner is None and listed and len(child) and type(child[0].tag) is str:
+                    value = LazyElement(child, self)  # an object: it has an element child
+                else:
+                    value = read(child, child_attributes, inner)
+            elif child_attributes:
                 value = None if _NIL_TRUE in child_attributes else read(child, child_attributes)
             elif len(child):
                 value = read(child, child_attributes)
@@ -142,11 +197,13 @@ DECODERS: dict[str, Callable[[bytes, Collection[str]], Any]] = {
 
 
 def decode_body(body: bytes, content_type: str, expected: str,
-                lists: Collection[str] = ()) -> Any:
+                lists: Collection[str] = (), lazy: LazyPaths | None = None) -> Any:
     """Decode by the answer's Content-Type, else by the format the mapping expects."""
     if not body.strip():
         return None
     fmt = media_type_format(content_type) or expected
+    if lazy is not None and fmt == "xml":
+        return decode_xml(body, lists, lazy)
     return DECODERS[fmt](body, lists)
 
 

@@ -122,6 +122,14 @@ class ResourceMapper:
         `id` reader fails as `map` does for a record without one."""
         return self._readers.get(name)
 
+    def names(self) -> list[str]:
+        """The canonical fields `reader` maps alone."""
+        return list(self._readers)
+
+    def node(self, name: str) -> Any:
+        """The field's compiled node (a `Leaf`, an `ObjectField`, or a constant)."""
+        return self._tree.get(name)
+
     def map_reference(self, record: Any, options: jmespath.Options | None,
                       zone: tzinfo) -> dict[str, Any]:
         return interpret(self._tree, self.resource, record, options, zone)

@@ -11,6 +11,7 @@ included, or the same error.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.errors import MappingError
-from gateway.mapping.codecs import decode_xml
+from gateway.mapping.codecs import LazyElement, decode_xml
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XSI_PREFIX = f"{{{_XSI}}}"
@@ -200,3 +201,65 @@ def test_reader_reads_what_the_reference_reads(body, lists):
 def test_reader_rules(body, lists, expected):
     assert decode_xml(body, lists) == expected
     assert decode_xml(body, lists) == reference_decode_xml(body, lists)
+
+
+# --- records left unread (lazy) -----------------------------------------------------
+
+def _pairs(lazy: Any, eager: Any) -> Any:
+    """Each `LazyElement` in a lazily read document with the eager reader's value there;
+    fails if the two differ anywhere else."""
+    if isinstance(lazy, LazyElement):
+        assert isinstance(eager, dict)  # a null or text record is never left unread
+        yield lazy, eager
+    elif isinstance(lazy, dict):
+        assert isinstance(eager, dict) and list(lazy) == list(eager)
+        for key in lazy:
+            yield from _pairs(lazy[key], eager[key])
+    elif isinstance(lazy, list):
+        assert isinstance(eager, list) and len(lazy) == len(eager)
+        for one, other in zip(lazy, eager, strict=True):
+            yield from _pairs(one, other)
+    else:
+        assert lazy == eager
+
+
+_LAZY_PATHS = st.recursive(st.just(None), lambda inner: st.dictionaries(
+    st.sampled_from(_NAMES), inner, min_size=1, max_size=2), max_leaves=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_document(), st.sets(st.sampled_from(_NAMES)), _LAZY_PATHS.filter(lambda p: p is not None),
+       st.sets(st.sampled_from(_NAMES), min_size=1))
+@example(b"<r><ChatMessage><a>1</a><b k='v'>2</b></ChatMessage><ChatMessage i:nil='true' xmlns:i='"
+         + _XSI.encode() + b"'><a>1</a></ChatMessage><ChatMessage>t</ChatMessage></r>",
+         {"ChatMessage"}, {"ChatMessage": None}, {"a"})
+@example(b"<r><ChatMessage/><ChatMessage> </ChatMessage><ChatMessage>&#32;<a/></ChatMessage></r>",
+         {"ChatMessage"}, {"ChatMessage": None}, {"a"})
+def test_records_left_unread_read_as_the_eager_reader_reads_them(body, lists, lazy, names):
+    """Lazily read, then each record read whole, is the eager reading; a record's
+    `fields(names)` holds those names' eager values (a non-object record: none)."""
+    try:
+        eager = decode_xml(body, lists)
+    except MappingError as exc:
+        with pytest.raises(MappingError, match=re.escape(str(exc))):
+            decode_xml(body, lists, lazy)
+        return
+    pairs = list(_pairs(decode_xml(body, lists, lazy), eager))
+    for record, value in pairs:
+        some = record.fields(frozenset(names))
+        assert set(some) <= names
+        for name in names:
+            assert some.get(name) == (value.get(name) if isinstance(value, dict) else None)
+        assert json.dumps(record.read()) == json.dumps(value)
+
+
+def test_only_declared_list_elements_at_the_path_are_left_unread():
+    body = (b"<r><m><a>1</a></m><m><a>2</a></m><x><m><a>3</a></m></x>"
+            b"<ChatMessage><a>4</a></ChatMessage></r>")
+    value = decode_xml(body, ["m"], {"m": None, "ChatMessage": None})
+    assert [type(m) for m in value["m"]] == [LazyElement, LazyElement]
+    assert value["x"] == {"m": [{"a": "3"}]}  # not at the path: read
+    assert value["ChatMessage"] == {"a": "4"}  # not a declared list: read
+    assert [m.read() for m in value["m"]] == [{"a": "1"}, {"a": "2"}]
+    nested = decode_xml(b"<r><x><m><a>3</a></m></x></r>", ["m"], {"x": {"m": None}})
+    assert type(nested["x"]["m"][0]) is LazyElement
