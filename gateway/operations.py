@@ -276,7 +276,7 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
         headers.setdefault("Content-Type", content_type)  # one the mapping declares wins
     call.upstream_calls += 1
     return await client.call(upstream, call.operation.name, OutboundRequest(
-        request.method, url, dict(headers), data, request.format, options=options,
+        request.method, url, headers, data, request.format, options=options,
         idempotent=request.idempotent, reads_answer=reads_answer,
         blame="body" if call.body is not None else None, lazy=lazy),
         call.budget, call.policy, call.request_id, with_headers=with_headers)

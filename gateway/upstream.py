@@ -20,7 +20,7 @@ import logging
 import math
 import random as _random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,7 @@ async def count_sends(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.C
 class OutboundRequest:
     method: str
     url: URL
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # sent as given: aiohttp copies it into its own CIMultiDict
     data: bytes | None = None
     format: str = "json"
     options: Any = None  # jmespath.Options carrying the call's ctx() for failure/error rules
