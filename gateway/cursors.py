@@ -73,7 +73,9 @@ def key_id(secret: bytes) -> str:
 class CursorCodec:
     def __init__(self, secrets: tuple[bytes, ...], ttl_seconds: int,
                  clock: Callable[[], float]) -> None:
-        self._keys = {key_id(s): s for s in secrets}
+        # Each key's HMAC state with the key already absorbed: signing copies it instead
+        # of setting the key up (and looking "sha256" up by name) for every cursor.
+        self._keys = {key_id(s): hmac.new(s, digestmod=hashlib.sha256) for s in secrets}
         self._signing = key_id(secrets[0])
         self._ttl = ttl_seconds
         self._clock = clock
@@ -112,5 +114,7 @@ class CursorCodec:
         return position
 
     @staticmethod
-    def _sign(secret: bytes, payload: bytes) -> bytes:
-        return hmac.digest(secret, payload, "sha256")
+    def _sign(keyed: hmac.HMAC, payload: bytes) -> bytes:
+        mac = keyed.copy()
+        mac.update(payload)
+        return mac.digest()
