@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -48,10 +48,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = self._head(record.created, record.levelname.lower(), record.name,
                            record.getMessage())
+        self._extras(entry, (kv for kv in record.__dict__.items() if kv[0] not in _STANDARD))
         redact = self._redact
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and key not in entry:  # extras never replace these
-                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         elif record.exc_text:
@@ -65,11 +63,15 @@ class JsonFormatter(logging.Formatter):
         """The line `format` writes for a record of these fields (as `extra`), made
         without the record."""
         entry = self._head(created, level, name, msg)
+        self._extras(entry, fields.items())
+        return self._dumps(entry)
+
+    def _extras(self, entry: dict[str, Any], items: Iterable[tuple[str, Any]]) -> None:
+        """Extra fields, texts redacted; they never replace the line's own keys."""
         redact = self._redact
-        for key, value in fields.items():
+        for key, value in items:
             if key not in entry:
                 entry[key] = redact(value) if isinstance(value, str) else value
-        return self._dumps(entry)
 
     def _head(self, created: float, level: str, name: str, msg: str) -> dict[str, Any]:
         second = int(created)
