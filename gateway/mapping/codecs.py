@@ -107,6 +107,8 @@ class _XmlReader:
         """`elem`'s children of those local names, in order. Found for every element of
         the document in one walk (lxml matches the names in C; asking each element would
         build a matcher each time): a sort reads the same field of every record."""
+        if not names:  # `iter()` of no names would match every element
+            return ()
         parents = self._named.get(names)
         if parents is None:
             parents = self._named[names] = {}
