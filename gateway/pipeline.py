@@ -65,7 +65,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     call.policy = config.resilience
     call.budget = request[BUDGET] = state.client.budget(config.resilience.deadline_for(route.upstream))
     try:
-        result = await execute(state.client, call)
+        async with call.budget.bound(route.upstream.name):
+            result = await execute(state.client, call)
     finally:
         request[UPSTREAM_CALLS] = call.upstream_calls
     return render(state, call, canonical, result)

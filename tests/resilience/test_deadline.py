@@ -4,6 +4,9 @@ emulators' delay fault makes the upstream slow."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from gateway.config.model import Resilience
@@ -79,3 +82,42 @@ async def test_a_spent_budget_refuses_the_call_without_making_it():
 class _Upstream:
     name = "up"
     total_timeout = 5.0
+
+
+async def test_a_bound_ends_what_runs_inside_once_the_budget_is_spent():
+    budget = Budget.start(0.2, time.monotonic)
+    with pytest.raises(UpstreamTimeout, match="deadline of 0.2 s ran out waiting for up"):
+        async with budget.bound("up"):
+            assert budget.bounded
+            await asyncio.sleep(5)
+    assert not budget.bounded
+
+
+async def test_a_timeout_that_is_not_the_bounds_passes_through_it():
+    budget = Budget.start(30, time.monotonic)
+    with pytest.raises(TimeoutError) as raised:
+        async with budget.bound("up"):
+            raise TimeoutError("someone else's")
+    assert str(raised.value) == "someone else's"
+    assert not budget.bounded
+
+
+async def test_inside_a_bound_a_call_arms_no_timer_of_its_own():
+    """The request's one timer decides. The budget's clock says 50 ms are left when the
+    call starts, but the bound, armed at 10 s, has not run out: a layer arming its own
+    timer for what is left would end the 300 ms call."""
+    clock = FakeClock()
+    budget = Budget.start(10.0, clock)
+
+    async def inner(call):
+        await asyncio.sleep(0.3)
+        return "answer"
+
+    layer = DeadlineLayer(inner)
+    call = UpstreamCall(upstream=_Upstream(), operation="get_chat", request=None,  # type: ignore[arg-type]
+                        budget=budget, policy=Resilience())
+    async with budget.bound("up"):
+        clock.now += 9.95
+        assert await layer(call) == "answer"
+    with pytest.raises(UpstreamTimeout, match="deadline of 10 s"):  # unbounded: its own timer
+        await layer(call)
