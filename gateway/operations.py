@@ -237,7 +237,7 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
                 options: jmespath.Options, extra: Extra | None = None,
                 link: str | None = None, with_headers: bool = False,
                 reads_answer: bool = True, lazy: LazyPaths | None = None) -> Any:
-    extra = extra or Extra()
+    extra = extra or _NO_EXTRA
     upstream = call.route.upstream
     if link is not None:
         url = upstream.base_url.join(URL(link))  # a relative link is on the upstream
@@ -245,7 +245,7 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
             raise client.reject_link(upstream, call.operation.name, url)
         url = url.update_query(upstream.auth.query) if upstream.auth.query else url
     else:
-        path = request.path.render(context, options, escape=lambda v: quote(v, safe=""))
+        path = request.path.render(context, options, escape=_segment)
         if path is None:  # e.g. a step found no record to act on
             raise NotFound(f"{upstream.name} has no record for {request.path.source}")
         if _dot_segment(path):
@@ -255,16 +255,22 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
                                 "climb out of its place (a . or .. segment); not sent")
         query = {k: v for k, t in request.query.items()
                  if (v := _text(t.render(context, options))) is not None}
-        query.update((k, t) for k, v in extra.query.items() if (t := _text(v)) is not None)
-        query.update(upstream.auth.query)
-        url = URL(str(upstream.base_url) + path, encoded=True).with_query(query)
+        for name, value in extra.query.items():
+            if (text := _text(value)) is not None:
+                query[name] = text
+        if upstream.auth.query:
+            query.update(upstream.auth.query)
+        url = URL(upstream.base_text + path, encoded=True).with_query(query)
     headers = CIMultiDict({"Accept": _ACCEPT[request.format], "X-Request-ID": call.request_id})
-    headers.update(upstream.auth.headers)
+    if upstream.auth.headers:
+        headers.update(upstream.auth.headers)
     for name, template in request.headers.items():
         value = template.render(context, options)
         if value is not None:
             headers[name] = str(value)
-    headers.update((k, t) for k, v in extra.headers.items() if (t := _text(v)) is not None)
+    for name, value in extra.headers.items():
+        if (text := _text(value)) is not None:
+            headers[name] = text
     data = None
     if request.body is not None or extra.body:
         body = request.body or BodySpec("json" if request.format == "json" else "xml", _NO_FIELDS)
@@ -280,6 +286,14 @@ async def _send(client: UpstreamClient, call: Call, request: RequestSpec, contex
         idempotent=request.idempotent, reads_answer=reads_answer,
         blame="body" if call.body is not None else None, lazy=lazy),
         call.budget, call.policy, call.request_id, with_headers=with_headers)
+
+
+_NO_EXTRA = Extra()  # read, never written
+
+
+def _segment(value: str) -> str:
+    """A value put into one path segment: every reserved character escaped, `/` too."""
+    return quote(value, safe="")
 
 
 def is_dot_segment(text: str) -> bool:

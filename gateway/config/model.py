@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import cached_property
 from typing import Any
 
 from yarl import URL
@@ -88,6 +89,11 @@ class UpstreamSpec:
     error_rules: tuple[ErrorRule, ...]
     params: dict[str, re.Pattern[str]]
     operations: dict[str, OperationSpec]
+
+    @cached_property
+    def base_text(self) -> str:
+        """`base_url` as text, which every request path is appended to."""
+        return str(self.base_url)
 
 
 @dataclass(frozen=True)
