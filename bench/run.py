@@ -20,6 +20,7 @@ is run (up to --max-sittings). Output goes to the terminal and `bench/results/`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -278,7 +279,7 @@ class Bench:
                                               root=self.args.gateway_root)
         naive_port, node_port = free_port(), free_port()
         naive = self.spawn(pinned(SUT_CPU, [self.args.python, str(BENCH / "peers" / "naive_aiohttp.py"),
-                                            "--port", str(naive_port), "--upstream", peer_upstream,
+                                            "--port", str(naive_port), "--upstream-root", upstream,
                                             "--key", self.key, "--json", self.args.peer_json]))
         node = self.spawn(pinned(SUT_CPU, ["node", str(BENCH / "peers" / "node_peer.js"),
                                            "--port", str(node_port), "--upstream", peer_upstream,
@@ -297,6 +298,9 @@ class Bench:
         for name, case in self.cases.items():
             if self.args.cases and name not in self.args.cases:
                 continue
+            if case is not peer_case:  # the naive proxy's twin of this case: its floor
+                systems[f"naive-{name}"] = System(f"naive aiohttp ({name})", f"http://127.0.0.1:"
+                                                  f"{naive_port}{case['gateway_path']}", naive, auth)
             for prefix, proc, port in gateways:
                 systems[f"{prefix}-{name}"] = System(f"{prefix} {name}", f"http://127.0.0.1:{port}"
                                                      f"{case['gateway_path']}", proc, auth)
@@ -353,8 +357,8 @@ FIGURES = (("req/s c16", lambda r: r["c16"].rps, "{:.0f}"),
            ("p50 c1 ms", lambda r: r["c1"].p50_ms, "{:.3f}"),
            ("p99 c1 ms", lambda r: r["c1"].p99_ms, "{:.3f}"),
            ("CPU µs/req", lambda r: r["c16"].cpu_us, "{:.0f}"))
-RATIOS = ("CPU ×node", "CPU ×naive", "req/s ×node", "req/s ×naive", "added c1 ×node",
-          "added c1 ×naive")
+RATIOS = ("CPU ×node", "CPU ×naive", "CPU ×twin", "req/s ×node", "req/s ×naive",
+          "added c1 ×node", "added c1 ×naive")
 
 Sitting = dict[str, dict[str, Run]]
 
@@ -375,8 +379,28 @@ def figures(runs: Sitting) -> dict[str, dict[str, float | None]]:
                 row[f"CPU ×{peer}"] = run["c16"].cpu_us / runs[peer]["c16"].cpu_us
                 row[f"req/s ×{peer}"] = run["c16"].rps / runs[peer]["c16"].rps
                 row[f"added c1 ×{peer}"] = added / added_c1(runs, peer)
+            twin = twin_of(key, runs)
+            if twin is not None:
+                row["CPU ×twin"] = run["c16"].cpu_us / runs[twin]["c16"].cpu_us
         out[key] = row
     return out
+
+
+def twin_of(key: str, runs: Sitting) -> str | None:
+    """The naive proxy's run of the same case as `key` (gw-xml → naive-xml; the peers'
+    own case runs as `naive`), if the sitting has one."""
+    prefix, _, case = key.partition("-")
+    if prefix not in ("gw", "base"):
+        return None
+    twin = "naive" if case == peer_case_name() else f"naive-{case}"
+    return twin if twin in runs else None
+
+
+@functools.cache
+def peer_case_name() -> str:
+    """The case the Node and naive peers' own rows (`node`, `naive`) run."""
+    cases = yaml.safe_load((BENCH / "cases.yaml").read_text())["cases"]
+    return next(name for name, case in cases.items() if case.get("peers"))
 
 
 def median_figures(sittings: list[Sitting]) -> dict[str, dict[str, float | None]]:
@@ -412,8 +436,14 @@ def targets(rows: dict[str, dict[str, float | None]]) -> str:
          rows.get("gw-json", {}).get("added c1 ×node"), 1.5),
     ]
     checks = [check for check in checks if check[1] is not None]
-    return "\n".join(f"- {name}: {value:.2f} — {'met' if value <= limit else 'NOT met'}"
-                     for name, value, limit in checks)
+    lines = [f"- {name}: {value:.2f} — {'met' if value <= limit else 'NOT met'}"
+             for name, value, limit in checks]
+    floors = [(case, ratio(f"naive-{case}", "CPU ×node", "naive"), limit)
+              for case, limit in (("xml", 1.5), ("walk", 2.0))]
+    lines += [f"- floor: the naive aiohttp proxy's own {case}/JSON CPU is {value:.2f} "
+              f"(the gateway's target is ≤ {limit})" for case, value, limit in floors
+              if value is not None]
+    return "\n".join(lines)
 
 
 def peer_ratio(runs: dict[str, dict[str, Run]]) -> float:
