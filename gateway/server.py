@@ -199,6 +199,9 @@ def _observe(request: web.Request, state: GatewayState, status: int, elapsed: fl
     # Only names the config or the canonical API defines become labels, never the raw
     # path segment: a request refused before routing (401) still names a known upstream.
     named = request.match_info.get("upstream")
+    if named is None:  # the router refused the path or method (404, 405): its segment
+        parts = request.path.split("/", 3)
+        named = parts[2] if len(parts) > 2 else None
     route = request.get(ROUTE) or (named if named in state.config.routes else "unknown")
     operation = request.get(OPERATION, "unmatched")
     if operation == "unmatched" and request.match_info.route.name == "list_upstreams":

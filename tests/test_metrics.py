@@ -246,14 +246,18 @@ async def test_refusals_before_routing_keep_bounded_labels(gateway):
     assert (await gateway.get("/v1/no-such-upstream-4711/chats", headers=AUTH)).status == 404
     assert (await gateway.get("/v1/storeden/no/such/path", headers=AUTH)).status == 404
     assert (await gateway.delete("/v1/storeden/chats", headers=AUTH)).status == 405
+    # the router refused these: a configured upstream in the path is still named, no other
+    assert (await gateway.get("/v1/no-such-upstream-4711/x/y/z", headers=AUTH)).status == 404
+    assert (await gateway.get("/v1", headers=AUTH)).status == 404
     assert (await gateway.get("/v1/upstreams", headers=AUTH)).status == 200
     after = await scrape(gateway)
     req = "chat_gateway_requests_total"
     assert delta(before, after, lambda name: name == req) == {
         series(req, upstream="storeden", operation="list_chats", method="GET", code="401"): 1,
         series(req, upstream="unknown", operation="list_chats", method="GET", code="404"): 1,
+        series(req, upstream="storeden", operation="unmatched", method="GET", code="404"): 1,
         series(req, upstream="unknown", operation="unmatched", method="GET", code="404"): 1,
-        series(req, upstream="unknown", operation="unmatched", method="DELETE", code="405"): 1,
+        series(req, upstream="storeden", operation="unmatched", method="DELETE", code="405"): 1,
         series(req, upstream="unknown", operation="list_upstreams", method="GET",
                code="200"): 1,
     }
@@ -269,7 +273,7 @@ async def test_an_unknown_method_is_labelled_other(aiohttp_client, gateway_env, 
     for method in ("FROBNICATE", "XQ7ZT", "FROBNICATE"):
         assert (await client.request(method, "/v1/storeden/chats", headers=AUTH)).status == 405
     samples = await scrape(client)
-    assert samples[series("chat_gateway_requests_total", upstream="unknown",
+    assert samples[series("chat_gateway_requests_total", upstream="storeden",
                           operation="unmatched", method="other", code="405")] == 3
     assert not {"FROBNICATE", "XQ7ZT"} & label_values(samples)
 
